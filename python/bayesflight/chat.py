@@ -1,0 +1,91 @@
+"""The paper's chat format: the exact texts of the instruction, the options, feedback and answers.
+
+The teacher writes dialogues with these functions and the LLM assistant prompts with them,
+so that training and evaluation see byte-identical turns.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from .domains import Domain
+
+Message = dict[str, str]
+
+
+def instruction(domain: Domain) -> str:
+    """The task statement that opens every conversation."""
+    n = domain.noun
+    return (
+        f"Help me select the best {n}s for my trips. I have specific preferences for what I "
+        f"like and dislike in a {n}, and these preferences remain the same. You need to figure "
+        f"out my preferences and select the best {n}s for me. Use your best judgment if you are "
+        f"unsure. Do not say you need more information."
+    )
+
+
+def question(domain: Domain, options: np.ndarray) -> str:
+    """``Which flight is the best option?`` followed by the options (K, F), one block each."""
+    blocks = [f"{domain.label(k)}:\n{domain.describe(x)}" for k, x in enumerate(options)]
+    return f"Which {domain.noun} is the best option?\n\n" + "\n".join(blocks)
+
+
+def feedback(domain: Domain, recommended: int, preferred: int) -> str:
+    """The user's verdict on the previous recommendation (0-based indices)."""
+    head = f"Your option {domain.label(recommended)} is"
+    if recommended == preferred:
+        return f"{head} correct."
+    return f"{head} incorrect. I prefer {domain.label(preferred)}."
+
+
+def answer_prefix(domain: Domain) -> str:
+    """The assistant's answer up to the option number: ``The best option is Flight ``."""
+    return f"The best option is {domain.noun.capitalize()} "
+
+
+def answer(domain: Domain, choice: int) -> str:
+    """``The best option is Flight N.`` for the 0-based ``choice``."""
+    return f"{answer_prefix(domain)}{choice + 1}."
+
+
+def user_turn(
+    domain: Domain, options: np.ndarray, previous: tuple[int, int] | None = None
+) -> str:
+    """A user turn: the instruction (first turn) or feedback on ``previous`` =
+    (recommended, preferred), then the question about ``options``."""
+    head = instruction(domain) if previous is None else feedback(domain, *previous)
+    return f"{head}\n\n{question(domain, options)}"
+
+
+def conversation(
+    domain: Domain,
+    rounds: np.ndarray,
+    recommendations: np.ndarray,
+    choices: np.ndarray,
+    next_options: np.ndarray | None = None,
+) -> list[Message]:
+    """The chat after the given rounds (R, K, F) with the assistant's ``recommendations`` (R,)
+    and the user's ``choices`` (R,); with ``next_options``, ends on the next user turn."""
+    messages: list[Message] = []
+    previous = None
+    for options, rec, pref in zip(rounds, recommendations, choices, strict=True):
+        messages.append({"role": "user", "content": user_turn(domain, options, previous)})
+        messages.append({"role": "assistant", "content": answer(domain, int(rec))})
+        previous = (int(rec), int(pref))
+    if next_options is not None:
+        messages.append({"role": "user", "content": user_turn(domain, next_options, previous)})
+    return messages
+
+
+_ANSWER = re.compile(r"\b(?:flight|hotel|option)\s*#?\s*(\d+)", re.IGNORECASE)
+
+
+def parse_answer(text: str, n_options: int) -> int | None:
+    """The 0-based option a free-text answer names first, or None when it names none in range."""
+    for match in _ANSWER.finditer(text):
+        k = int(match.group(1)) - 1
+        if 0 <= k < n_options:
+            return k
+    return None

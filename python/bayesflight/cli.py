@@ -1,0 +1,41 @@
+"""The ``bayesflight`` command: one subcommand per module in ``bayesflight.commands``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Each module defines ``add_parser(subparsers)`` and ``run(args) -> int``.
+COMMANDS = ("simulate", "make_eval", "generate", "evaluate", "train", "reproduce",
+            "fetch_model")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bayesflight",
+        description="Bayesian teaching of language models: simulate, generate, train, evaluate.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"bayesflight.commands.{name}")
+        except ModuleNotFoundError as err:  # a command whose module is not written yet
+            if err.name != f"bayesflight.commands.{name}":
+                raise
+            continue
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except (ValueError, FileNotFoundError, PermissionError) as err:
+        print(f"bayesflight {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
