@@ -110,9 +110,14 @@ def _tables(domain: Domain, n_options: int) -> _Tables:
     )
 
 
-def _floats(values: np.ndarray) -> list[str]:
-    """JSON texts of float64 values (N,), as ``json.dumps`` writes them."""
-    return list(map(float.__repr__, values.tolist()))
+def _floats(values: np.ndarray) -> np.ndarray:
+    """JSON texts of float64 values (...), as ``json.dumps`` writes them: object array (...).
+
+    Each distinct value is formatted once (probabilities repeat: many are ratios of counts).
+    """
+    unique, inverse = np.unique(values, return_inverse=True)
+    texts = _object_table(list(map(float.__repr__, unique.tolist())))
+    return texts[inverse.reshape(values.shape)]
 
 
 def render(dialogues: Dialogues, config: TeachingConfig) -> list[str]:
@@ -138,10 +143,11 @@ def render(dialogues: Dialogues, config: TeachingConfig) -> list[str]:
             columns.append(t.between[recs[:, r], choices[:, r]].tolist())
         else:
             columns.append(t.last_answer[recs[:, r]].tolist())
+    prob_texts = _floats(probs)
     for r in range(n_rounds):
         for j in range(k):
             columns.append(["[[" if r == j == 0 else ("], [" if j == 0 else ", ")] * n)
-            columns.append(_floats(probs[:, r, j]))
+            columns.append(prob_texts[:, r, j].tolist())
     columns.append([f']], "teacher": "{config.teacher}", "domain": "{domain.name}", '
                     f'"user_id": '] * n)
     columns.append(list(map(str, dialogues.user_ids.tolist())))
