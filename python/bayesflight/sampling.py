@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 PURPOSES = ("heldout", "eval_rounds", "eval_users", "train_rounds", "train_users", "noise",
-            "user_split")
+            "user_split", "assistant")
 
 
 def rng(seed: int, purpose: str) -> np.random.Generator:
