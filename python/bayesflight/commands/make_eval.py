@@ -1,0 +1,86 @@
+"""``bayesflight make-eval``: write a generated evaluation set in the paper's file format.
+
+Also home of the evaluation-set options every command that builds one shares
+(``--domain --seed --users --user-pool --rounds --heldout --options --user-noise``).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..domains import DOMAIN_NAMES, get_domain
+from ..evalfiles import write_eval_files
+from ..evalset import USER_POOLS, EvalSet, make_eval_set
+from ..users import parse_choice_model
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: an integer >= 0 (seeds)."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return int(text)
+
+
+def add_evalset_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that define a generated evaluation set."""
+    group = parser.add_argument_group("evaluation set")
+    group.add_argument("--domain", choices=DOMAIN_NAMES, default=None,
+                       help="recommendation domain (default: flight)")
+    group.add_argument("--seed", type=non_negative_int, default=0,
+                       help="seed of the users, rounds and held-out sets (default 0)")
+    group.add_argument("--users", type=positive_int, default=None,
+                       help="a seeded sample of this many users (default: every user, "
+                            "624 for 4 features)")
+    group.add_argument("--user-pool", choices=USER_POOLS, default="all",
+                       help="draw users from all, or the train or eval split (default all)")
+    group.add_argument("--rounds", type=positive_int, default=5,
+                       help="interaction rounds per user (default 5)")
+    group.add_argument("--heldout", type=positive_int, default=100,
+                       help="held-out option sets, the same for every user (default 100)")
+    group.add_argument("--options", type=positive_int, default=3,
+                       help="options per set (default 3)")
+    group.add_argument("--user-noise", default="deterministic",
+                       help="how users choose: deterministic, softmax:BETA or epsilon:EPS "
+                            "(default deterministic, as in the paper)")
+
+
+def evalset_from_args(args: argparse.Namespace) -> EvalSet:
+    """The evaluation set the shared options describe."""
+    return make_eval_set(
+        get_domain(args.domain or "flight"),
+        seed=args.seed,
+        n_users=args.users,
+        n_rounds=args.rounds,
+        n_heldout=args.heldout,
+        options_per_round=args.options,
+        user_model=parse_choice_model(args.user_noise),
+        users=args.user_pool,
+    )
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "make-eval", help="write a generated evaluation set in the paper's file format",
+        description="Write OUT/interaction/<domain>.jsonl and OUT/heldout/<domain>.json.")
+    add_evalset_arguments(parser)
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    evalset = evalset_from_args(args)
+    interactions, heldout = write_eval_files(evalset, args.out)
+    print(f"wrote {evalset.n_users} users x {evalset.n_rounds} rounds to {interactions}")
+    print(f"wrote {evalset.n_heldout} held-out sets to {heldout}")
+    return 0

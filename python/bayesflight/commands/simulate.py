@@ -1,0 +1,105 @@
+"""``bayesflight simulate``: the paper's protocol for the Bayesian assistant and baselines."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .. import __version__
+from ..assistants import ASSISTANT_NAMES, make_assistant
+from ..domains import get_domain
+from ..evalfiles import load_eval_set
+from ..metrics import summarise
+from ..plotting import plot_accuracy
+from ..protocol import run_assistant
+from ..reference import ImpossibleObservationError
+from ..results import format_table, write_results
+from ..users import parse_choice_model
+from .make_eval import add_evalset_arguments, evalset_from_args
+
+DEFAULT_ASSISTANTS = ",".join(ASSISTANT_NAMES)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "simulate", help="run the Bayesian assistant and baselines through the paper's protocol",
+        description="Run assistants through the paper's protocol on a generated evaluation set "
+                    "(or on the paper's files); print the per-round table and write "
+                    "OUT/results.json and OUT/accuracy.png.")
+    parser.add_argument("--assistants", default=DEFAULT_ASSISTANTS,
+                        help=f"comma-separated, from {DEFAULT_ASSISTANTS} (default: all)")
+    parser.add_argument("--belief-model", default=None,
+                        help="the user model the Bayesian assistant assumes: deterministic, "
+                             "softmax:BETA or epsilon:EPS (default: the --user-noise model)")
+    add_evalset_arguments(parser)
+    files = parser.add_argument_group("the paper's files (instead of a generated set)")
+    files.add_argument("--interactions", default=None, help="interaction JSONL file")
+    files.add_argument("--heldout-file", default=None, help="held-out JSON file")
+    parser.add_argument("--out", default="runs/simulate",
+                        help="output directory (default runs/simulate)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.set_defaults(run=run)
+
+
+def _assistant_names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in ASSISTANT_NAMES]
+    if not names or unknown:
+        raise ValueError(f"--assistants must list names from {DEFAULT_ASSISTANTS}; got {text!r}")
+    return list(dict.fromkeys(names))
+
+
+def run(args: argparse.Namespace) -> int:
+    names = _assistant_names(args.assistants)
+    if (args.interactions is None) != (args.heldout_file is None):
+        raise ValueError("--interactions and --heldout-file go together")
+    start = time.perf_counter()
+    if args.interactions is not None:
+        evalset = load_eval_set(args.interactions, args.heldout_file,
+                                get_domain(args.domain) if args.domain else None,
+                                parse_choice_model(args.user_noise))
+    else:
+        evalset = evalset_from_args(args)
+    belief_model = (parse_choice_model(args.belief_model) if args.belief_model
+                    else evalset.user_model)
+    domain = evalset.domain
+    try:  # the Bayesian transcript is the yardstick of agreement and KL, so it always runs
+        bayesian = run_assistant(make_assistant("bayesian", domain, choice_model=belief_model),
+                                 evalset)
+    except ImpossibleObservationError as err:
+        raise ValueError(f"{err}: the users choose more noisily than the Bayesian assistant's "
+                         f"--belief-model assumes") from err
+    summaries = {}
+    for name in names:
+        transcript = bayesian if name == "bayesian" else run_assistant(
+            make_assistant(name, domain, choice_model=belief_model, seed=args.seed), evalset,
+            progress=not args.no_progress)
+        summaries[name] = summarise(transcript, evalset, bayesian)
+    config = {
+        "command": "simulate",
+        "version": __version__,
+        "domain": domain.name,
+        "seed": evalset.seed,
+        "n_users": evalset.n_users,
+        "user_pool": None if args.interactions else args.user_pool,
+        "n_rounds": evalset.n_rounds,
+        "n_heldout": evalset.n_heldout,
+        "options_per_round": evalset.n_options,
+        "user_noise": args.user_noise,
+        "belief_model": args.belief_model or args.user_noise,
+        "interactions": args.interactions,
+        "heldout_file": args.heldout_file,
+        "assistants": names,
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+    print(f"{domain.name}: {evalset.n_users} users, {evalset.n_rounds} rounds, "
+          f"{evalset.n_heldout} held-out sets of {evalset.n_options}, seed {evalset.seed}\n")
+    print(format_table(summaries))
+    path = write_results(args.out, config, summaries)
+    plot = Path(args.out) / "accuracy.png"
+    plot_accuracy(summaries, plot, f"{domain.name}: held-out accuracy by round "
+                                   f"({evalset.n_users} users)")
+    print(f"\nwrote {path} and {plot}", file=sys.stderr)
+    return 0

@@ -1,0 +1,80 @@
+"""results.json (``{"config": {...}, "assistants": {name: summary}}``) and the per-round table."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .fileio import write_json
+
+SUMMARY_KEYS = ("heldout_accuracy", "heldout_accuracy_ci95", "interaction_accuracy",
+                "agreement_with_bayesian", "kl_from_bayesian")
+
+
+def write_results(
+    out_dir: str | os.PathLike, config: dict[str, Any], summaries: dict[str, dict[str, Any]]
+) -> Path:
+    """Write ``out_dir``/results.json atomically (creating ``out_dir``); returns its path."""
+    directory = Path(out_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "results.json"
+    write_json(path, {"config": config, "assistants": summaries})
+    return path
+
+
+def load_results(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Read a results.json: (config, summaries). Raises ValueError naming what is missing."""
+    with open(path, encoding="utf-8") as handle:
+        try:
+            data = json.load(handle)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: invalid JSON at line {err.lineno}: {err.msg}") from err
+    if not isinstance(data, dict) or not isinstance(data.get("assistants"), dict):
+        raise ValueError(f"{path}: expected an object with 'config' and 'assistants'")
+    for name, summary in data["assistants"].items():
+        missing = [k for k in SUMMARY_KEYS if k not in summary]
+        if missing:
+            raise ValueError(f"{path}: assistants.{name} lacks {missing}")
+    return data.get("config", {}), data["assistants"]
+
+
+def _block(title: str, summaries: dict[str, dict[str, Any]], key: str, first: int,
+           cell: Any) -> list[str]:
+    """One titled table: a row per assistant, a column per round numbered from ``first``."""
+    width = max(len(name) for name in summaries)
+    n = max(len(s[key]) for s in summaries.values())
+    cells = {name: [cell(s, i) for i in range(len(s[key]))] for name, s in summaries.items()}
+    col = max([len(c) for row in cells.values() for c in row] + [len(f"round {n}")])
+    header = " ".join(f"{f'round {first + i}':>{col}}" for i in range(n))
+    lines = [title, f"{'assistant':<{width}}  {header}"]
+    lines += [f"{name:<{width}}  " + " ".join(f"{c:>{col}}" for c in row)
+              for name, row in cells.items()]
+    return lines
+
+
+def format_table(summaries: dict[str, dict[str, Any]]) -> str:
+    """The per-round table the commands print: held-out accuracy ± 95% CI half-width (round 0
+    is before any interaction), interaction accuracy, agreement and KL with the Bayesian."""
+    if not summaries:
+        raise ValueError("summaries must name at least one assistant")
+
+    def accuracy(s: dict[str, Any], i: int) -> str:
+        lo, hi = s["heldout_accuracy_ci95"][i]
+        return f"{s['heldout_accuracy'][i]:.3f} ± {(hi - lo) / 2:.3f}"
+
+    def plain(key: str, digits: int) -> Any:
+        return lambda s, i: f"{s[key][i]:.{digits}f}"
+
+    blocks = [
+        _block("held-out accuracy (mean ± 95% CI over users), by rounds completed",
+               summaries, "heldout_accuracy", 0, accuracy),
+        _block("interaction accuracy (recommendation = the user's choice), by round",
+               summaries, "interaction_accuracy", 1, plain("interaction_accuracy", 3)),
+        _block("agreement with the Bayesian assistant on held-out sets, by rounds completed",
+               summaries, "agreement_with_bayesian", 0, plain("agreement_with_bayesian", 3)),
+        _block("KL(Bayesian || assistant) on held-out sets in nats, by rounds completed",
+               summaries, "kl_from_bayesian", 0, plain("kl_from_bayesian", 3)),
+    ]
+    return "\n\n".join("\n".join(b) for b in blocks)
