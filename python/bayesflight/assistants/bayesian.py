@@ -31,9 +31,7 @@ class BayesianAssistant(Assistant):
         self.reset()
 
     def reset(self, user_weights: np.ndarray | None = None) -> None:
-        model = self.choice_model
-        self.belief = Belief(self.grid, choice_model=model.kind, beta=model.beta,
-                             epsilon=model.epsilon)
+        self.belief = Belief(self.grid, self.choice_model)
 
     def predict(self, options: np.ndarray) -> np.ndarray:
         return self.belief.predictive(options)

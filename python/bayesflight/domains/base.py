@@ -65,12 +65,11 @@ class Domain:
             raise ValueError(f"options must have {self.n_features} features in the last axis, "
                              f"got shape {x.shape}")
         scaled = x * (self.n_levels - 1)
-        lv = np.rint(scaled).astype(np.int64)
-        if not np.all(np.abs(scaled - lv) < 1e-6) or lv.min(initial=0) < 0 or np.any(
-            lv > self.n_levels - 1
-        ):
+        lv = np.rint(scaled)  # cast only once known finite: NaN would become garbage
+        if not (np.all(np.abs(scaled - lv) < 1e-6) and np.all(lv >= 0)
+                and np.all(lv <= self.n_levels - 1)):
             raise ValueError(f"options must lie on the {self.name} grid of normalised levels")
-        return lv
+        return lv.astype(np.int64)
 
     def normalise(self, levels: np.ndarray) -> np.ndarray:
         """Integer levels (..., F) to normalised values (..., F)."""
