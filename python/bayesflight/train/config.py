@@ -1,0 +1,173 @@
+"""The settings of one training run, with the paper's recipe as a preset.
+
+A run is fully described by a ``TrainConfig``: the trainer writes it to
+``train_config.json`` beside the result, and ``--resume`` refuses to continue a run
+under different settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+TARGETS = ("hard", "soft")
+LOSS_TOKENS = ("assistant", "digit")
+DTYPES = ("auto", "fp32", "bf16")
+
+# The paper's full fine-tuning recipe (task spec section 5); micro-batch 8 is ours.
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper-full": {
+        "full": True,
+        "lr": 2e-6,
+        "global_batch": 128,
+        "batch_size": 8,
+        "epochs": 1,
+        "max_len": 2048,
+        "warmup_ratio": 0.1,
+    },
+}
+
+# Fields that may change between a run and its resumption without changing the result.
+RESUMABLE_CHANGES = frozenset({"resume", "progress", "checkpoint_every", "device"})
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a training run (the CLI flags, one field each)."""
+
+    data: str
+    out: str
+    model: str = "smollm2-135m"
+    full: bool = False  # full fine-tuning instead of LoRA
+    lora_r: int = 16
+    lora_alpha: float = 32.0
+    lora_dropout: float = 0.05
+    lora_layers: int | None = None  # LoRA on the top N decoder layers only; None: all
+    epochs: int = 1
+    max_steps: int | None = None  # overrides epochs when set
+    lr: float | None = None  # None: 2e-4 for LoRA, 2e-5 for full fine-tuning
+    batch_size: int = 4  # examples per forward pass on each process
+    grad_accum: int = 1  # forward passes per optimizer step on each process
+    global_batch: int | None = None  # examples per step over all processes; sets grad_accum
+    max_len: int = 2048
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    seed: int = 0
+    target: str = "hard"
+    soft_weight: float = 1.0  # soft target: weight of the KL term; 1 - weight goes to hard CE
+    loss_tokens: str = "assistant"  # "digit": hard CE on the option-number token only
+    gradient_checkpointing: bool = False
+    checkpoint_every: int = 50  # optimizer steps between checkpoints; 0: none
+    resume: bool = False
+    device: str = "auto"
+    dtype: str = "auto"  # compute precision: fp32, or bf16 autocast over fp32 weights
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        _positive(self, "lora_r", "epochs", "batch_size", "grad_accum", "max_len")
+        _positive(self, "lora_alpha", kind=float)
+        for name in ("max_steps", "global_batch", "lora_layers"):
+            if getattr(self, name) is not None:
+                _positive(self, name)
+        if self.lr is not None and not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        _in_range(self, "lora_dropout", 0.0, 1.0, closed=False)
+        _in_range(self, "warmup_ratio", 0.0, 1.0)
+        _in_range(self, "soft_weight", 0.0, 1.0)
+        if self.weight_decay < 0 or self.max_grad_norm < 0 or self.checkpoint_every < 0:
+            raise ValueError("weight_decay, max_grad_norm and checkpoint_every must be >= 0")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        for name, allowed in (("target", TARGETS), ("loss_tokens", LOSS_TOKENS),
+                              ("dtype", DTYPES)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.full and self.lora_layers is not None:
+            raise ValueError("lora_layers applies to LoRA; it cannot be combined with full=True")
+
+    @property
+    def learning_rate(self) -> float:
+        """``lr``, or the default for the kind of fine-tuning."""
+        if self.lr is not None:
+            return self.lr
+        return 2e-5 if self.full else 2e-4
+
+    def accumulation(self, world_size: int) -> int:
+        """Forward passes per optimizer step on each process, given the number of processes."""
+        if self.global_batch is None:
+            return self.grad_accum
+        per_pass = self.batch_size * world_size
+        if self.global_batch % per_pass:
+            raise ValueError(
+                f"global_batch={self.global_batch} must be a multiple of batch_size x processes "
+                f"= {self.batch_size} x {world_size}"
+            )
+        return self.global_batch // per_pass
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """A config from a dict such as ``train_config.json``; unknown keys raise ValueError."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown TrainConfig fields: {', '.join(unknown)}")
+        return cls(**values)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> TrainConfig:
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    def differences(self, other: TrainConfig) -> list[str]:
+        """Fields, other than RESUMABLE_CHANGES, on which ``other`` differs: ``name: a != b``."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        return [f"{k}: {mine[k]!r} != {theirs[k]!r}" for k in mine
+                if k not in RESUMABLE_CHANGES and mine[k] != theirs[k]]
+
+
+def with_preset(preset: str | None, **overrides: Any) -> TrainConfig:
+    """A config from ``preset`` (a key of PRESETS or None), then ``overrides`` on top."""
+    if preset is not None and preset not in PRESETS:
+        raise ValueError(f"preset must be one of {tuple(PRESETS)}, got {preset!r}")
+    return TrainConfig(**{**PRESETS.get(preset or "", {}), **overrides})
+
+
+def parse_lora(spec: str) -> dict[str, Any]:
+    """``r=16,alpha=32,dropout=0.05`` (any subset) to ``{lora_r: 16, lora_alpha: 32.0, ...}``."""
+    kinds = {"r": ("lora_r", int), "alpha": ("lora_alpha", float),
+             "dropout": ("lora_dropout", float)}
+    out: dict[str, Any] = {}
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or key.strip() not in kinds:
+            raise ValueError(f"--lora expects comma-separated r=INT, alpha=FLOAT, dropout=FLOAT; "
+                             f"got {item!r} in {spec!r}")
+        name, kind = kinds[key.strip()]
+        try:
+            out[name] = kind(value)
+        except ValueError:
+            raise ValueError(f"--lora {key.strip()} must be {kind.__name__}, "
+                             f"got {value!r}") from None
+    return out
+
+
+def _positive(cfg: TrainConfig, *names: str, kind: type = int) -> None:
+    for name in names:
+        value = getattr(cfg, name)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+        if not ok or (kind is int and not isinstance(value, int)):
+            raise ValueError(f"{name} must be a positive {kind.__name__}, got {value!r}")
+
+
+def _in_range(cfg: TrainConfig, name: str, low: float, high: float, closed: bool = True) -> None:
+    value = getattr(cfg, name)
+    if not (low <= value <= high if closed else low <= value < high):
+        bracket = "]" if closed else ")"
+        raise ValueError(f"{name} must lie in [{low}, {high}{bracket}, got {value!r}")

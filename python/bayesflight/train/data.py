@@ -1,0 +1,270 @@
+"""Teaching dialogues (JSONL) to token ids, with assistant-only labels and answer positions.
+
+Each line is ``{"messages": [{"role", "content"}, ...], "option_probs": [[p_1..p_K], ...]}``
+(``option_probs``, one list per assistant turn, is optional for hard targets). The spans that
+carry labels are found through the model's own chat template: rendering the conversation up
+to an assistant turn with the generation prompt gives where the turn starts; rendering it
+through the turn gives where it ends. The labelled tokens are the assistant's content and the
+end-of-turn token the template appends; the template's whitespace after that token is not
+trained. The answer of each assistant turn is the last number in its text (``The best option
+is Flight 2.``): its token position lets a soft target compare the teacher's option
+distribution with the model's, and lets the trainer report how well the answer is learned.
+
+Sequences longer than ``max_len`` keep their opening: whole trailing rounds are dropped until
+the rest fits, so that the instruction and every kept answer stay in context; a dialogue
+whose first answer does not fit is dropped. Both are counted and reported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+_LAST_NUMBER = re.compile(r"(\d+)\D*$")
+
+
+@dataclass(frozen=True)
+class Example:
+    """One tokenised dialogue. L tokens, A answers, K options per answer."""
+
+    input_ids: np.ndarray  # (L,) int64
+    labelled: np.ndarray  # (L,) bool: token t is a training target
+    answer_pos: np.ndarray  # (A,) int64: positions of the option-number tokens
+    answer: np.ndarray  # (A,) int64: the 0-based option the text names
+    option_probs: np.ndarray  # (A, K) float64: the teacher's distribution; (0, 0) if absent
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+@dataclass
+class TokenizedData:
+    """The examples of one file, the option-number token ids, and what truncation did."""
+
+    examples: list[Example]
+    option_ids: np.ndarray | None  # (K,) token ids of "1".."K"; None without option_probs
+    n_lines: int = 0
+    n_skipped: int = 0  # lines without an assistant turn
+    n_truncated: int = 0  # dialogues that lost trailing rounds to max_len
+    n_dropped: int = 0  # dialogues whose first answer does not fit max_len
+    n_turns_dropped: int = 0  # assistant turns lost to truncation, dropped dialogues included
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Token count of each example: (N,)."""
+        return np.array([len(e) for e in self.examples], dtype=np.int64)
+
+
+def read_dialogues(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The records of a JSONL file, with ``messages`` and ``option_probs`` checked."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"data file {path} does not exist")
+    records = []
+    with path.open(encoding="utf-8") as handle:
+        for lineno, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
+            _check_record(record, f"{path}:{lineno}")
+            records.append(record)
+    if not records:
+        raise ValueError(f"data file {path} holds no dialogues")
+    has_probs = {"option_probs" in r for r in records}
+    if len(has_probs) > 1:
+        raise ValueError(f"data file {path}: some lines have option_probs and some do not")
+    return records
+
+
+def _check_record(record: Any, where: str) -> None:
+    if not isinstance(record, dict) or not isinstance(record.get("messages"), list):
+        raise ValueError(f"{where}: expected an object with a 'messages' list")
+    for m in record["messages"]:
+        if not (isinstance(m, dict) and isinstance(m.get("role"), str)
+                and isinstance(m.get("content"), str)):
+            raise ValueError(f"{where}: each message needs string 'role' and 'content'")
+    if "option_probs" not in record:
+        return
+    n_turns = sum(m["role"] == "assistant" for m in record["messages"])
+    probs = record["option_probs"]
+    try:
+        p = np.asarray(probs, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: option_probs must be a list of equal-length lists") from None
+    if p.ndim != 2 or p.shape[0] != n_turns or p.shape[1] < 2:
+        raise ValueError(f"{where}: option_probs must have one list of >= 2 probabilities per "
+                         f"assistant turn ({n_turns}); got shape {p.shape}")
+    if not (np.all(np.isfinite(p)) and np.all(p >= 0) and np.allclose(p.sum(1), 1, atol=1e-6)):
+        raise ValueError(f"{where}: each option_probs list must be non-negative and sum to 1")
+
+
+def tokenize_dialogues(
+    records: list[dict[str, Any]],
+    tokenizer: Any,
+    max_len: int,
+    need_answers: bool = False,
+    source: str = "data",
+) -> TokenizedData:
+    """Tokenise ``records`` with the tokenizer's chat template; warn about what max_len cut.
+
+    ``need_answers``: the answers' option distributions are required (soft target or
+    digit-only loss), so records without ``option_probs`` raise ValueError.
+    """
+    if not getattr(tokenizer, "is_fast", False):
+        raise TypeError("tokenizer must be a fast (Rust) tokenizer: labels need offset mappings")
+    if not getattr(tokenizer, "chat_template", None):
+        raise ValueError("the tokenizer has no chat template; cannot render dialogues")
+    with_probs = "option_probs" in records[0]
+    if need_answers and not with_probs:
+        raise ValueError(f"{source}: the soft target and the digit-only loss need "
+                         f"'option_probs' in every line")
+    data = TokenizedData(examples=[], option_ids=None, n_lines=len(records))
+    for i, record in enumerate(records):
+        if not any(m["role"] == "assistant" for m in record["messages"]):
+            data.n_skipped += 1
+            continue
+        where = f"{source} line {i + 1}"
+        encoded = _encode(record, tokenizer, with_probs, where)
+        if with_probs and data.option_ids is None:
+            data.option_ids = _option_ids(tokenizer, *encoded.context, where)
+        kept = _truncate(encoded, max_len, data)
+        if kept is not None:
+            if data.option_ids is not None:
+                _check_answers(kept, data.option_ids, where)
+            data.examples.append(kept)
+    if data.n_skipped == data.n_lines:
+        raise ValueError(f"{source}: no line has an assistant turn; nothing to train on")
+    _report(data, max_len, source)
+    return data
+
+
+@dataclass(frozen=True)
+class _Encoded:
+    """A whole dialogue before truncation, and where each assistant turn ends in tokens."""
+
+    example: Example
+    turn_end: np.ndarray  # (T,) token count through each assistant turn (template included)
+    context: tuple[str, int]  # (text before the first answer number, K) for option ids
+
+
+def _render(tokenizer: Any, messages: list[dict[str, str]], generation: bool = False) -> str:
+    return tokenizer.apply_chat_template(messages, tokenize=False,
+                                         add_generation_prompt=generation)
+
+
+def _encode(record: dict[str, Any], tokenizer: Any, with_probs: bool, where: str) -> _Encoded:
+    messages = record["messages"]
+    full = _render(tokenizer, messages)
+    spans, ends, digits, answers = [], [], [], []
+    for i, m in enumerate(messages):
+        if m["role"] != "assistant":
+            continue
+        head, through = _render(tokenizer, messages[:i], True), _render(tokenizer, messages[:i + 1])
+        if not (through.startswith(head) and full.startswith(through)):
+            raise ValueError("the model's chat template does not render conversations "
+                             "incrementally, so assistant turns cannot be located in it")
+        start, end = len(head), len(through.rstrip())
+        spans.append((start, end))
+        ends.append(len(through))
+        if with_probs:
+            content = m["content"].strip()
+            at = full.find(content, start, end)
+            match = _LAST_NUMBER.search(content)
+            if at < 0 or match is None:
+                raise ValueError(f"{where}: assistant turn {len(spans)} ({m['content']!r}) "
+                                 f"does not end with an option number")
+            digits.append((at + match.start(1), at + match.end(1)))
+            answers.append(int(match.group(1)) - 1)
+    enc = tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
+    ids = np.asarray(enc["input_ids"], dtype=np.int64)
+    offsets = np.asarray(enc["offset_mapping"], dtype=np.int64).reshape(-1, 2)
+    starts = offsets[:, 0]
+    labelled = np.zeros(len(ids), dtype=bool)
+    for start, end in spans:
+        labelled |= (starts >= start) & (starts < end)
+    turn_end = np.searchsorted(starts, ends, side="left")
+    probs = np.asarray(record.get("option_probs", np.zeros((0, 0))), dtype=np.float64)
+    k = probs.shape[1] if with_probs else 0
+    if with_probs and not all(0 <= a < k for a in answers):
+        raise ValueError(f"{where}: an answer names an option outside 1..{k}")
+    answer_pos = np.array([_single_token(offsets, s, e, where) for s, e in digits],
+                          dtype=np.int64)
+    example = Example(ids, labelled, answer_pos, np.array(answers, dtype=np.int64), probs)
+    context = (full[:digits[0][0]], k) if with_probs else ("", 0)
+    return _Encoded(example, turn_end, context)
+
+
+def _single_token(offsets: np.ndarray, start: int, end: int, where: str) -> int:
+    hit = np.flatnonzero((offsets[:, 0] == start) & (offsets[:, 1] == end))
+    if len(hit) != 1:
+        raise ValueError(f"{where}: the option number at characters {start}..{end} is not one "
+                         f"token of this tokenizer; option scoring needs single-token numbers")
+    return int(hit[0])
+
+
+def _option_ids(tokenizer: Any, context: str, k: int, where: str) -> np.ndarray:
+    """Token ids of the numbers 1..k right after ``context`` (each must be a single token)."""
+    ids = []
+    for n in range(1, k + 1):
+        enc = tokenizer(context + str(n), add_special_tokens=False, return_offsets_mapping=True)
+        offsets = np.asarray(enc["offset_mapping"], dtype=np.int64).reshape(-1, 2)
+        ids.append(enc["input_ids"][_single_token(offsets, len(context),
+                                                  len(context) + len(str(n)), where)])
+    if len(set(ids)) != k:
+        raise ValueError(f"{where}: the option numbers 1..{k} do not map to distinct tokens")
+    return np.array(ids, dtype=np.int64)
+
+
+def _check_answers(example: Example, option_ids: np.ndarray, where: str) -> None:
+    k = len(option_ids)
+    if example.option_probs.shape[1] != k:
+        raise ValueError(f"{where}: {example.option_probs.shape[1]} options per turn, but the "
+                         f"first dialogue has {k}; all dialogues must have the same number")
+    if not np.array_equal(example.input_ids[example.answer_pos], option_ids[example.answer]):
+        raise ValueError(f"{where}: the option numbers tokenise differently from the first "
+                         f"dialogue's")
+
+
+def _truncate(encoded: _Encoded, max_len: int, data: TokenizedData) -> Example | None:
+    """The dialogue through its last assistant turn that ends within ``max_len`` tokens."""
+    ex, ends = encoded.example, encoded.turn_end
+    n_turns = int(np.sum(ends <= max_len))
+    data.n_turns_dropped += len(ends) - n_turns
+    if n_turns == 0:
+        data.n_dropped += 1
+        return None
+    if n_turns < len(ends):
+        data.n_truncated += 1
+    length = int(ends[n_turns - 1])
+    a = n_turns if len(ex.answer_pos) else 0  # answers exist for every turn or for none
+    return Example(ex.input_ids[:length], ex.labelled[:length], ex.answer_pos[:a],
+                   ex.answer[:a], ex.option_probs[:a])
+
+
+def _report(data: TokenizedData, max_len: int, source: str) -> None:
+    """Warn about skipped, truncated and dropped dialogues (and keep the texts in ``notes``)."""
+    if data.n_skipped:
+        data.notes.append(f"{source}: skipped {data.n_skipped} of {data.n_lines} lines that "
+                          f"have no assistant turn")
+    if data.n_truncated or data.n_dropped:
+        data.notes.append(
+            f"{source}: {data.n_truncated} dialogues longer than max_len={max_len} tokens kept "
+            f"their opening rounds only and {data.n_dropped} were dropped because their first "
+            f"answer does not fit ({data.n_turns_dropped} assistant turns lost)"
+        )
+    if not data.examples:
+        raise ValueError(f"{source}: no dialogue fits max_len={max_len} tokens")
+    for note in data.notes:
+        warnings.warn(note, stacklevel=3)
+

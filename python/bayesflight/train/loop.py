@@ -1,0 +1,252 @@
+"""The training loop: supervised fine-tuning on teaching dialogues, in one readable function.
+
+A plain PyTorch loop on transformers + PEFT (not TRL's SFTTrainer): exact resumption needs
+control of the data order, the RNG states and the schedule, and the soft target needs the
+logits at the answer positions; both are a few lines here and would be overrides there.
+
+Per optimizer step: the global batch (same-length examples) is split among processes and into
+micro-batches; each micro-batch computes logits only where a loss is taken (the labelled
+positions), and its loss is its share of the mean over the whole global batch, so gradient
+accumulation and several processes give the same step as one big batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from ..fileio import atomic_open, write_json
+from . import checkpoint, distributed, modeling
+from .batching import collate, epoch_batches, micro_batches
+from .config import TrainConfig
+from .data import TokenizedData, read_dialogues, tokenize_dialogues
+from .losses import Terms, loss_terms, objective
+
+CONFIG_FILE = "train_config.json"
+METRICS_FILE = "metrics.jsonl"
+SUMMARY_FILE = "train_summary.json"
+
+
+def train(config: TrainConfig) -> Path:
+    """Fine-tune ``config.model`` on ``config.data``; returns the output directory.
+
+    The directory then holds the adapter (LoRA) or the model (full), the tokenizer,
+    ``train_config.json``, ``metrics.jsonl`` (one line per step) and ``train_summary.json``.
+    Under ``torchrun`` every process calls this; process 0 writes the files.
+    """
+    dist = distributed.init(config.device)
+    try:
+        return _train(config, dist)
+    finally:
+        distributed.close(dist)
+
+
+def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
+    out = Path(config.out)
+    if dist.is_main:
+        _claim(out, config)
+    dist.barrier()
+    if (out / SUMMARY_FILE).is_file():
+        _log(dist, f"train: {out} holds a finished run; nothing to do")
+        return out
+    from ..llm import load_model
+
+    compute = _compute_dtype(config.dtype, dist.device)
+    torch.manual_seed(config.seed)
+    model, tokenizer = load_model(config.model, device=str(dist.device), dtype="float32")
+    with warnings.catch_warnings():
+        if not dist.is_main:
+            warnings.simplefilter("ignore")
+        data = tokenize_dialogues(
+            read_dialogues(config.data), tokenizer, config.max_len,
+            need_answers=config.target == "soft" or config.loss_tokens == "digit",
+            source=config.data)
+    model = modeling.prepare(model, config)
+    model.train()
+    params = modeling.trainable(model)
+    optimizer = torch.optim.AdamW([p for _, p in params], lr=config.learning_rate,
+                                  weight_decay=config.weight_decay)
+    accum = config.accumulation(dist.world_size)
+    global_size = config.batch_size * accum * dist.world_size
+    lengths = data.lengths
+    per_epoch = len(epoch_batches(lengths, global_size, config.seed, 0, dist.world_size))
+    if per_epoch == 0:
+        raise ValueError(f"{len(lengths)} dialogues cannot feed {dist.world_size} processes")
+    total = config.max_steps or config.epochs * per_epoch
+    from transformers import get_cosine_schedule_with_warmup
+
+    scheduler = get_cosine_schedule_with_warmup(
+        optimizer, math.ceil(config.warmup_ratio * total), total)
+    step, elapsed, tokens_seen = 0, 0.0, 0
+    if dist.is_main:
+        checkpoint.clear_partial(out)
+    dist.barrier()
+    found = checkpoint.checkpoints(out) if config.resume else []
+    if found:
+        state = checkpoint.load_checkpoint(found[-1], params, optimizer, scheduler, dist)
+        step, elapsed, tokens_seen = state["step"], state["elapsed_s"], state["tokens"]
+        _log(dist, f"train: resuming {out} at step {step} of {total}")
+    else:
+        torch.manual_seed(config.seed + dist.rank)  # dropout draws differ per process
+    if dist.is_main:
+        _keep_metrics(out / METRICS_FILE, step)
+    _log(dist, _summary_line(data, model, config, total, per_epoch, accum, dist, compute))
+
+    net = model
+    if dist.enabled:
+        net = DistributedDataParallel(
+            model, device_ids=[dist.device.index] if dist.device.type == "cuda" else None)
+    option_ids = (None if data.option_ids is None
+                  else torch.as_tensor(data.option_ids, device=dist.device))
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, initial=step, desc="train", unit="step", dynamic_ncols=True,
+               disable=not (dist.is_main and config.progress))
+    batches, batches_epoch = [], -1
+    while step < total:
+        epoch, index = divmod(step, per_epoch)
+        if epoch != batches_epoch:
+            batches = epoch_batches(lengths, global_size, config.seed, epoch, dist.world_size)
+            batches_epoch = epoch
+        t0 = time.perf_counter()
+        passes = [collate([data.examples[i] for i in m], pad_id, config.loss_tokens == "digit")
+                  for m in micro_batches(batches[index], lengths, dist.world_size, dist.rank,
+                                         config.batch_size)]
+        n_ce, n_answers = dist.sum([sum(len(b.ce_index) for b in passes),
+                                    sum(len(b.answer_index) for b in passes)])
+        sums = torch.zeros(4, dtype=torch.float64)
+        n_tokens = n_padded = 0
+        for j, batch in enumerate(passes):
+            batch = batch.to(dist.device)
+            last = j == len(passes) - 1
+            sync = contextlib.nullcontext() if last or not dist.enabled else net.no_sync()
+            with sync:
+                with torch.autocast(dist.device.type, dtype=torch.bfloat16,
+                                    enabled=compute == torch.bfloat16):
+                    logits = net(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                                 logits_to_keep=batch.keep).logits
+                terms = loss_terms(logits, batch, option_ids)
+                loss = objective(terms, n_ce, n_answers, config.target, config.soft_weight)
+                (loss * dist.world_size).backward()  # DDP averages gradients over processes
+            sums += torch.stack([terms.ce.detach(), terms.kl.detach(), terms.answer_nll,
+                                 terms.agree]).double().cpu()
+            n_tokens += batch.n_tokens
+            n_padded += batch.input_ids.numel()
+        grad_norm = torch.nn.utils.clip_grad_norm_(
+            [p for _, p in params], config.max_grad_norm if config.max_grad_norm > 0 else math.inf)
+        lr = scheduler.get_last_lr()[0]
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        ce, kl, nll, agree, n_tokens, n_padded = dist.sum([*sums.tolist(), n_tokens, n_padded])
+        seconds = time.perf_counter() - t0
+        elapsed += seconds
+        tokens_seen += int(n_tokens)
+        loss = objective(Terms(*(torch.tensor(v) for v in (ce, kl, nll, agree))),
+                         n_ce, n_answers, config.target, config.soft_weight).item()
+        record = {"step": step, "epoch": round(step / per_epoch, 4), "loss": loss,
+                  "ce": ce / max(n_ce, 1), "lr": lr, "grad_norm": float(grad_norm),
+                  "tokens": int(n_tokens), "tokens_per_s": n_tokens / seconds,
+                  "pad_frac": 1 - n_tokens / n_padded, "elapsed_s": round(elapsed, 3)}
+        if n_answers:
+            record |= {"kl": kl / n_answers, "answer_nll": nll / n_answers,
+                       "answer_agree": agree / n_answers}
+        if dist.is_main:
+            with open(out / METRICS_FILE, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+            bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", refresh=False)
+            bar.update(1)
+        if config.checkpoint_every and step % config.checkpoint_every == 0 and step < total:
+            checkpoint.save_checkpoint(out, step, params, optimizer, scheduler,
+                                       {"elapsed_s": elapsed, "tokens": tokens_seen}, dist)
+    bar.close()
+    if dist.is_main:
+        _save_result(model, tokenizer, out, config)
+        write_json(out / SUMMARY_FILE, {
+            "steps": step, "epochs": step / per_epoch, "tokens": tokens_seen,
+            "train_seconds": round(elapsed, 3), "tokens_per_s": tokens_seen / max(elapsed, 1e-9),
+            "dialogues": len(data.examples), "skipped": data.n_skipped,
+            "truncated": data.n_truncated, "dropped": data.n_dropped, "notes": data.notes})
+        checkpoint.remove_checkpoints(out)
+        _log(dist, f"train: wrote {out}")
+    dist.barrier()
+    return out
+
+
+def _compute_dtype(name: str, device: torch.device) -> torch.dtype:
+    """fp32, or bf16 autocast; ``auto`` is bf16 on a GPU that has it and fp32 elsewhere."""
+    if name == "auto":
+        cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        return torch.bfloat16 if cuda_bf16 else torch.float32
+    return torch.bfloat16 if name == "bf16" else torch.float32
+
+
+def _claim(out: Path, config: TrainConfig) -> None:
+    """Make ``out`` this run's directory: new, or the same run's when resuming."""
+    saved = out / CONFIG_FILE
+    if saved.is_file():
+        if not config.resume:
+            raise ValueError(f"--out {out} already holds a training run; pass --resume to "
+                             f"continue it or choose another directory")
+        differences = TrainConfig.load(saved).differences(config)
+        if differences:
+            raise ValueError(f"cannot resume {out} with other settings: "
+                             + "; ".join(differences))
+        return
+    if out.is_dir() and any(out.iterdir()):
+        raise ValueError(f"--out {out} is not empty and holds no training run")
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(saved, config.to_dict())
+
+
+def _keep_metrics(path: Path, step: int) -> None:
+    """Drop the metric lines after ``step`` (written by a run killed after its checkpoint)."""
+    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
+    with atomic_open(path) as handle:
+        handle.writelines(line + "\n" for line in kept)
+
+
+def _save_result(model: Any, tokenizer: Any, out: Path, config: TrainConfig) -> None:
+    """Write the adapter (LoRA) or the whole model (full) and the tokenizer into ``out``.
+
+    Everything is saved into a temporary directory first and then moved in file by file,
+    so no file in ``out`` is ever half written.
+    """
+    model.config.use_cache = True
+    tmp = Path(tempfile.mkdtemp(dir=out, prefix=".result-"))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        for path in sorted(tmp.iterdir()):
+            path.replace(out / path.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _summary_line(data: TokenizedData, model: Any, config: TrainConfig, total: int,
+                  per_epoch: int, accum: int, dist: distributed.Dist,
+                  compute: torch.dtype) -> str:
+    lengths = data.lengths
+    return (f"train: {len(lengths)} dialogues, {lengths.mean():.0f} tokens each on average; "
+            f"{modeling.describe(model, config)}; {total} steps ({per_epoch} per epoch) of "
+            f"{config.batch_size} x {accum} x {dist.world_size} dialogues; "
+            f"{dist.device} {str(compute).removeprefix('torch.')}")
+
+
+def _log(dist: distributed.Dist, message: str) -> None:
+    if dist.is_main:
+        print(message, file=sys.stderr, flush=True)
