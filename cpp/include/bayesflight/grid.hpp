@@ -1,0 +1,102 @@
+// The hypothesis grid: every weight vector over a level set except all-zero, lexicographic in
+// the level order (hypothesis 0 takes the first level everywhere).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "bayesflight/choice.hpp"
+
+namespace bayesflight {
+
+inline constexpr int kMinFeatures = 1;
+inline constexpr int kMaxFeatures = 10;
+inline constexpr int kMinLevels = 2;
+inline constexpr int kMaxLevels = 16;
+// The full product levels^features may have at most this many rows (2^24); beyond it the
+// weights alone would not fit in memory on an ordinary machine.
+inline constexpr std::size_t kMaxGridRows = std::size_t{1} << 24;
+
+class Grid {
+ public:
+  // Throws std::invalid_argument naming `n_features` or `levels`.
+  Grid(int n_features, std::vector<double> levels);
+
+  std::size_t size() const { return size_; }
+  int n_features() const { return n_features_; }
+  const std::vector<double>& levels() const { return levels_; }
+  // Row-major (size() x n_features()) weights.
+  const double* weights() const { return weights_.data(); }
+  const double* row(std::size_t h) const { return weights_.data() + h * n_features_; }
+
+  // Calls visit(h, u) for h in [begin, end) with u[k] = w_h . x_k (K = n_options) for the
+  // option set x (K x F). Walks the grid as an odometer, reusing the partial sums of the
+  // leading features, so it costs about K additions per hypothesis; the sums are formed in
+  // the same order as dot(), hence bit-identical to it.
+  template <class Visit>
+  void for_each_utilities(const double* options, int n_options, std::size_t begin,
+                          std::size_t end, Visit&& visit) const;
+
+  // The deterministic choice of every hypothesis in [begin, end) on one option set, written
+  // to out[(h - begin) * stride].
+  void best_options(const double* options, int n_options, std::size_t begin, std::size_t end,
+                    std::uint8_t* out, std::size_t stride) const;
+
+ private:
+  int n_features_;
+  std::vector<double> levels_;
+  std::size_t size_;
+  std::size_t full_size_;  // levels^features
+  std::size_t zero_row_;   // index of the all-zero row in the full product; full_size_ if none
+  std::vector<double> weights_;
+};
+
+template <class Visit>
+void Grid::for_each_utilities(const double* options, int n_options, std::size_t begin,
+                              std::size_t end, Visit&& visit) const {
+  if (begin >= end) return;
+  const int F = n_features_;
+  const int K = n_options;
+  const int L = static_cast<int>(levels_.size());
+  // scaled[(f * L + l) * K + k] = levels[l] * x[k][f]
+  std::vector<double> scaled(static_cast<std::size_t>(F) * L * K);
+  for (int f = 0; f < F; ++f)
+    for (int l = 0; l < L; ++l)
+      for (int k = 0; k < K; ++k) scaled[(f * L + l) * K + k] = levels_[l] * options[k * F + f];
+  // prefix[d * K + k]: sum over the first d features of the current row.
+  std::vector<double> prefix(static_cast<std::size_t>(F + 1) * K, 0.0);
+  std::vector<int> digit(F, 0);
+  std::size_t full = begin + (begin >= zero_row_ ? 1 : 0);
+  for (int f = F - 1; f >= 0; --f) {
+    digit[f] = static_cast<int>(full % L);
+    full /= L;
+  }
+  auto refresh = [&](int from) {  // recompute prefix[d] for d in (from, F - 1]
+    for (int d = from; d < F - 1; ++d)
+      for (int k = 0; k < K; ++k)
+        prefix[(d + 1) * K + k] = prefix[d * K + k] + scaled[(d * L + digit[d]) * K + k];
+  };
+  refresh(0);
+  std::vector<double> u(K);
+  const double* last = scaled.data() + static_cast<std::size_t>(F - 1) * L * K;
+  std::size_t h = begin;
+  std::size_t p = begin + (begin >= zero_row_ ? 1 : 0);
+  while (h < end) {
+    const double* base = prefix.data() + static_cast<std::size_t>(F - 1) * K;
+    for (int l = digit[F - 1]; l < L && h < end; ++l, ++p) {
+      if (p == zero_row_) continue;
+      const double* s = last + static_cast<std::size_t>(l) * K;
+      for (int k = 0; k < K; ++k) u[k] = base[k] + s[k];
+      visit(h, static_cast<const double*>(u.data()));
+      ++h;
+    }
+    digit[F - 1] = 0;
+    int d = F - 2;
+    while (d >= 0 && ++digit[d] == L) digit[d--] = 0;
+    if (d < 0) break;
+    refresh(d);
+  }
+}
+
+}  // namespace bayesflight

@@ -1,0 +1,53 @@
+// Choice models: validation and the log-likelihood of each option under one hypothesis.
+#include "bayesflight/choice.hpp"
+
+#include <stdexcept>
+
+namespace bayesflight {
+
+ChoiceModel ChoiceModel::make(const std::string& kind, double beta, double epsilon) {
+  ChoiceModel model;
+  if (kind == "deterministic") {
+    model.kind = ChoiceKind::kDeterministic;
+  } else if (kind == "softmax") {
+    if (!(std::isfinite(beta) && beta > 0.0))
+      throw std::invalid_argument("beta must be a finite number > 0 for the softmax model");
+    model.kind = ChoiceKind::kSoftmax;
+    model.beta = beta;
+  } else if (kind == "epsilon") {
+    if (!(epsilon > 0.0 && epsilon < 1.0))
+      throw std::invalid_argument("epsilon must be a number in (0, 1) for the epsilon model");
+    model.kind = ChoiceKind::kEpsilon;
+    model.epsilon = epsilon;
+  } else {
+    throw std::invalid_argument(
+        "choice_model must be 'deterministic', 'softmax' or 'epsilon', got '" + kind + "'");
+  }
+  return model;
+}
+
+void log_likelihood(const ChoiceModel& model, const double* u, int n_options, double* out) {
+  const int K = n_options;
+  if (model.kind == ChoiceKind::kSoftmax) {
+    double top = model.beta * u[0];
+    for (int k = 0; k < K; ++k) {
+      out[k] = model.beta * u[k];
+      top = out[k] > top ? out[k] : top;
+    }
+    double total = 0.0;
+    for (int k = 0; k < K; ++k) total += std::exp(out[k] - top);
+    const double log_norm = top + std::log(total);
+    for (int k = 0; k < K; ++k) out[k] -= log_norm;
+    return;
+  }
+  const int best = best_option(u, K);
+  if (model.kind == ChoiceKind::kDeterministic) {
+    for (int k = 0; k < K; ++k) out[k] = k == best ? 0.0 : -INFINITY;
+    return;
+  }
+  const double hit = std::log((1.0 - model.epsilon) * 1.0 + model.epsilon / K);
+  const double miss = std::log((1.0 - model.epsilon) * 0.0 + model.epsilon / K);
+  for (int k = 0; k < K; ++k) out[k] = k == best ? hit : miss;
+}
+
+}  // namespace bayesflight

@@ -1,0 +1,375 @@
+// The batched protocol. Deterministic users keep the list of surviving hypotheses (the posterior
+// is uniform on it), so each round touches only the survivors; softmax and epsilon users keep an
+// exact log-posterior over the whole grid. What does not depend on the user is computed once:
+// every hypothesis's choice on every held-out set, and the predictive before any round.
+#include "bayesflight/protocol.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <limits>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "bayesflight/errors.hpp"
+#include "bayesflight/parallel.hpp"
+
+namespace bayesflight {
+
+namespace {
+
+// Softmax likelihoods of every hypothesis on every held-out set are tabulated up to this size,
+// and computed afresh each round beyond it.
+constexpr std::size_t kMaxLikelihoodTableBytes = std::size_t{256} << 20;
+// Hypotheses per task when tabulating.
+constexpr std::size_t kRowBlock = 2048;
+
+// Per-thread buffers, sized on first use.
+struct Scratch {
+  bool ready = false;
+  std::vector<std::uint32_t> survivors;  // M
+  std::vector<std::uint8_t> tally;       // (K2 - 1) x N byte counters
+  std::vector<std::uint32_t> counts;     // N x K2
+  std::vector<double> predictive;        // N x K2
+  std::vector<std::int64_t> truth;       // N
+  std::vector<double> log_posterior;     // M
+  std::vector<double> log_lik;           // M x K
+  std::vector<double> prob;              // M
+  std::vector<double> lik_row;           // N x K2
+  std::vector<CompensatedSum> mass;      // N x K2
+};
+
+class ProtocolRun {
+ public:
+  ProtocolRun(const Grid& grid, const ChoiceModel& model, const ProtocolInput& in,
+              const ProtocolOutput& out, int n_threads)
+      : grid_(grid), model_(model), in_(in), out_(out), threads_(resolve_threads(n_threads)),
+        F_(grid.n_features()), K_(in.n_options), K2_(in.n_heldout ? in.n_heldout_options : 0),
+        M_(grid.size()), N_(in.n_heldout), R_(in.n_rounds) {}
+
+  void run();
+
+ private:
+  void check() const;
+  void prepare(Scratch& s) const;
+  void tabulate();
+  void run_user(Scratch& s, std::size_t u);
+  void run_deterministic(Scratch& s, std::size_t u);
+  void run_probabilistic(Scratch& s, std::size_t u);
+  int choice_of(std::size_t u, std::size_t r) const;
+  void round_outputs(std::size_t u, std::size_t r, const double* predictive) const;
+  void count_heldout(Scratch& s, std::size_t n_survivors) const;
+  void heldout_predictive(Scratch& s, const double* log_posterior) const;
+  void softmax_row(std::size_t h, double* out) const;
+  void heldout_outputs(Scratch& s, std::size_t u, std::size_t stage,
+                       const double* predictive) const;
+
+  const Grid& grid_;
+  const ChoiceModel& model_;
+  const ProtocolInput& in_;
+  const ProtocolOutput& out_;
+  const int threads_;
+  const int F_, K_, K2_;
+  const std::size_t M_, N_, R_;
+  std::vector<std::uint8_t> best_;          // M x N: each hypothesis's held-out choices
+  std::vector<double> lik_table_;           // softmax, M x N x K2, when small enough
+  std::vector<double> prior_predictive_;    // N x K2
+};
+
+void ProtocolRun::check() const {
+  if (K_ < kMinOptions || K_ > kMaxOptions)
+    throw std::invalid_argument("rounds must have between 2 and 255 options per set, got " +
+                                std::to_string(K_));
+  if (N_ > 0 && (K2_ < kMinOptions || K2_ > kMaxOptions))
+    throw std::invalid_argument("heldout must have between 2 and 255 options per set, got " +
+                                std::to_string(K2_));
+  if (!in_.choices) return;
+  for (std::size_t i = 0; i < in_.n_users * R_; ++i)
+    if (in_.choices[i] < 0 || in_.choices[i] >= K_)
+      throw std::invalid_argument(
+          "choices must be option indices in [0, " + std::to_string(K_) + "); choices[" +
+          std::to_string(i / R_) + ", " + std::to_string(i % R_) + "] is " +
+          std::to_string(in_.choices[i]));
+}
+
+void ProtocolRun::prepare(Scratch& s) const {
+  if (s.ready) return;
+  s.ready = true;
+  s.truth.assign(N_, 0);
+  s.predictive.assign(N_ * K2_, 0.0);
+  if (model_.kind == ChoiceKind::kDeterministic) {
+    s.survivors.assign(M_, 0);
+    s.tally.assign(N_ * (K2_ > 0 ? K2_ - 1 : 0), 0);
+    s.counts.assign(N_ * K2_, 0);
+    return;
+  }
+  s.log_posterior.assign(M_, 0.0);
+  s.log_lik.assign(M_ * K_, 0.0);
+  s.prob.assign(M_, 0.0);
+  s.lik_row.assign(N_ * K2_, 0.0);
+  s.mass.assign(N_ * K2_, CompensatedSum{});
+}
+
+// Every hypothesis's choice on every held-out set, softmax likelihoods when they fit, and the
+// predictive before any round.
+void ProtocolRun::tabulate() {
+  if (N_ == 0) return;
+  const bool need_best = model_.kind != ChoiceKind::kSoftmax;
+  const bool need_table = model_.kind == ChoiceKind::kSoftmax &&
+                          M_ * N_ * K2_ <= kMaxLikelihoodTableBytes / sizeof(double);
+  if (need_best) best_.resize(M_ * N_);
+  if (need_table) lik_table_.resize(M_ * N_ * K2_);
+  parallel_for(M_, kRowBlock, threads_, [&](int, std::size_t begin, std::size_t end) {
+    if (need_best)
+      for (std::size_t n = 0; n < N_; ++n)
+        grid_.best_options(in_.heldout + n * K2_ * F_, K2_, begin, end, &best_[begin * N_ + n],
+                           N_);
+    if (need_table)
+      for (std::size_t h = begin; h < end; ++h) softmax_row(h, &lik_table_[h * N_ * K2_]);
+  });
+  Scratch s;
+  prepare(s);
+  if (model_.kind == ChoiceKind::kDeterministic) {
+    for (std::size_t h = 0; h < M_; ++h) s.survivors[h] = static_cast<std::uint32_t>(h);
+    count_heldout(s, M_);
+  } else {
+    std::fill(s.log_posterior.begin(), s.log_posterior.end(),
+              -std::log(static_cast<double>(M_)));
+    heldout_predictive(s, s.log_posterior.data());
+  }
+  prior_predictive_ = s.predictive;
+}
+
+void ProtocolRun::softmax_row(std::size_t h, double* out) const {
+  std::vector<double> u(K2_), ll(K2_);
+  const double* w = grid_.row(h);
+  for (std::size_t n = 0; n < N_; ++n) {
+    const double* x = in_.heldout + n * K2_ * F_;
+    for (int k = 0; k < K2_; ++k) u[k] = dot(w, x + k * F_, F_);
+    log_likelihood(model_, u.data(), K2_, ll.data());
+    for (int k = 0; k < K2_; ++k) out[n * K2_ + k] = std::exp(ll[k]);
+  }
+}
+
+int ProtocolRun::choice_of(std::size_t u, std::size_t r) const {
+  if (in_.choices) return static_cast<int>(in_.choices[u * R_ + r]);
+  const double* w = in_.user_weights + u * F_;
+  const double* x = in_.rounds + (u * R_ + r) * K_ * F_;
+  std::vector<double> utility(K_);
+  for (int k = 0; k < K_; ++k) utility[k] = dot(w, x + k * F_, F_);
+  return best_option(utility.data(), K_);
+}
+
+void ProtocolRun::round_outputs(std::size_t u, std::size_t r, const double* predictive) const {
+  const std::size_t i = u * R_ + r;
+  std::copy(predictive, predictive + K_, out_.round_predictive + i * K_);
+  out_.round_recommendations[i] = recommend_from(predictive, K_);
+}
+
+// counts[n][k]: how many of the first n_survivors survivors choose option k on held-out set n;
+// then the predictive counts / n_survivors (the posterior is uniform on the survivors).
+void ProtocolRun::count_heldout(Scratch& s, std::size_t n_survivors) const {
+  std::fill(s.counts.begin(), s.counts.end(), 0u);
+  const std::uint8_t* best = best_.data();
+  const std::size_t N = N_;
+  for (std::size_t start = 0; start < n_survivors; start += 255) {  // byte counters overflow at 256
+    const std::size_t stop = std::min(n_survivors, start + 255);
+    std::fill(s.tally.begin(), s.tally.end(), std::uint8_t{0});
+    for (std::size_t i = start; i < stop; ++i) {
+      const std::uint8_t* row = best + static_cast<std::size_t>(s.survivors[i]) * N;
+      for (int k = 0; k + 1 < K2_; ++k) {
+        std::uint8_t* tally = s.tally.data() + k * N;
+        const std::uint8_t option = static_cast<std::uint8_t>(k);
+        for (std::size_t n = 0; n < N; ++n)
+          tally[n] = static_cast<std::uint8_t>(tally[n] + (row[n] == option));
+      }
+    }
+    for (int k = 0; k + 1 < K2_; ++k)
+      for (std::size_t n = 0; n < N; ++n) s.counts[n * K2_ + k] += s.tally[k * N + n];
+  }
+  const double total = static_cast<double>(n_survivors);
+  for (std::size_t n = 0; n < N; ++n) {
+    std::uint32_t rest = static_cast<std::uint32_t>(n_survivors);
+    for (int k = 0; k + 1 < K2_; ++k) rest -= s.counts[n * K2_ + k];
+    s.counts[n * K2_ + K2_ - 1] = rest;
+    for (int k = 0; k < K2_; ++k) s.predictive[n * K2_ + k] = s.counts[n * K2_ + k] / total;
+  }
+}
+
+// The held-out predictive of a softmax or epsilon belief, into s.predictive.
+void ProtocolRun::heldout_predictive(Scratch& s, const double* log_posterior) const {
+  for (std::size_t h = 0; h < M_; ++h) s.prob[h] = std::exp(log_posterior[h]);
+  std::fill(s.mass.begin(), s.mass.end(), CompensatedSum{});
+  const std::size_t NK = N_ * K2_;
+  if (model_.kind == ChoiceKind::kEpsilon) {
+    for (std::size_t h = 0; h < M_; ++h) {
+      const std::uint8_t* row = &best_[h * N_];
+      for (std::size_t n = 0; n < N_; ++n) s.mass[n * K2_ + row[n]].add(s.prob[h]);
+    }
+    const double eps = model_.epsilon;
+    const double hit = std::exp(std::log((1.0 - eps) * 1.0 + eps / K2_));
+    const double miss = std::exp(std::log((1.0 - eps) * 0.0 + eps / K2_));
+    for (std::size_t n = 0; n < N_; ++n)
+      for (int k = 0; k < K2_; ++k) {
+        double others = 0.0;
+        for (int j = 0; j < K2_; ++j) others += j == k ? 0.0 : s.mass[n * K2_ + j].sum;
+        s.predictive[n * K2_ + k] = hit * s.mass[n * K2_ + k].sum + miss * others;
+      }
+    return;
+  }
+  for (std::size_t h = 0; h < M_; ++h) {
+    const double* lik = s.lik_row.data();
+    if (lik_table_.empty())
+      softmax_row(h, s.lik_row.data());
+    else
+      lik = &lik_table_[h * NK];
+    for (std::size_t j = 0; j < NK; ++j) s.mass[j].add(s.prob[h] * lik[j]);
+  }
+  for (std::size_t j = 0; j < NK; ++j) s.predictive[j] = s.mass[j].sum;
+}
+
+void ProtocolRun::heldout_outputs(Scratch& s, std::size_t u, std::size_t stage,
+                                  const double* predictive) const {
+  const std::size_t i = u * (R_ + 1) + stage;
+  std::int64_t* rec = out_.heldout_recommendations + i * N_;
+  std::size_t hits = 0;
+  for (std::size_t n = 0; n < N_; ++n) {
+    rec[n] = recommend_from(predictive + n * K2_, K2_);
+    hits += rec[n] == s.truth[n] ? 1 : 0;
+  }
+  out_.heldout_accuracy[i] =
+      N_ ? static_cast<double>(hits) / N_ : std::numeric_limits<double>::quiet_NaN();
+  if (out_.heldout_predictive)
+    std::copy(predictive, predictive + N_ * K2_, out_.heldout_predictive + i * N_ * K2_);
+}
+
+void ProtocolRun::run_user(Scratch& s, std::size_t u) {
+  prepare(s);
+  const double* w = in_.user_weights + u * F_;
+  std::vector<double> utility(K2_);
+  for (std::size_t n = 0; n < N_; ++n) {
+    for (int k = 0; k < K2_; ++k) utility[k] = dot(w, in_.heldout + (n * K2_ + k) * F_, F_);
+    s.truth[n] = best_option(utility.data(), K2_);
+  }
+  heldout_outputs(s, u, 0, prior_predictive_.data());
+  if (model_.kind == ChoiceKind::kDeterministic)
+    run_deterministic(s, u);
+  else
+    run_probabilistic(s, u);
+}
+
+void ProtocolRun::run_deterministic(Scratch& s, std::size_t u) {
+  std::size_t n_survivors = M_;
+  bool everyone = true;  // survivors is the whole grid, not yet listed
+  std::vector<double> utility(K_), predictive(K_);
+  std::vector<std::size_t> counts(K_);
+  for (std::size_t r = 0; r < R_; ++r) {
+    const double* x = in_.rounds + (u * R_ + r) * K_ * F_;
+    const int c = choice_of(u, r);
+    out_.choices[u * R_ + r] = c;
+    std::fill(counts.begin(), counts.end(), 0);
+    std::size_t kept = 0;  // survivors are compacted in place: kept never passes the reader
+    auto visit = [&](std::size_t h, const double* utilities) {
+      const int b = best_option(utilities, K_);
+      ++counts[b];
+      if (b == c) s.survivors[kept++] = static_cast<std::uint32_t>(h);
+    };
+    if (everyone) {
+      grid_.for_each_utilities(x, K_, 0, M_, visit);
+    } else {
+      for (std::size_t i = 0; i < n_survivors; ++i) {
+        const std::size_t h = s.survivors[i];
+        for (int k = 0; k < K_; ++k) utility[k] = dot(grid_.row(h), x + k * F_, F_);
+        visit(h, utility.data());
+      }
+    }
+    for (int k = 0; k < K_; ++k)
+      predictive[k] = static_cast<double>(counts[k]) / static_cast<double>(n_survivors);
+    round_outputs(u, r, predictive.data());
+    if (kept == 0) throw ImpossibleObservation("", u, r);
+    n_survivors = kept;
+    everyone = false;
+    if (N_ > 0) count_heldout(s, n_survivors);
+    heldout_outputs(s, u, r + 1, s.predictive.data());
+  }
+}
+
+void ProtocolRun::run_probabilistic(Scratch& s, std::size_t u) {
+  std::vector<double>& lp = s.log_posterior;
+  std::fill(lp.begin(), lp.end(), -std::log(static_cast<double>(M_)));
+  std::vector<CompensatedSum> mass(K_);
+  std::vector<double> predictive(K_);
+  for (std::size_t r = 0; r < R_; ++r) {
+    const double* x = in_.rounds + (u * R_ + r) * K_ * F_;
+    const int c = choice_of(u, r);
+    out_.choices[u * R_ + r] = c;
+    double* ll = s.log_lik.data();
+    grid_.for_each_utilities(x, K_, 0, M_, [&](std::size_t h, const double* utilities) {
+      log_likelihood(model_, utilities, K_, ll + h * K_);
+    });
+    mass.assign(K_, CompensatedSum{});
+    for (std::size_t h = 0; h < M_; ++h) {
+      const double p = std::exp(lp[h]);
+      for (int k = 0; k < K_; ++k) mass[k].add(p * std::exp(ll[h * K_ + k]));
+    }
+    for (int k = 0; k < K_; ++k) predictive[k] = mass[k].sum;
+    round_outputs(u, r, predictive.data());
+    double top = -INFINITY;
+    for (std::size_t h = 0; h < M_; ++h) {
+      lp[h] += ll[h * K_ + c];
+      top = lp[h] > top ? lp[h] : top;
+    }
+    CompensatedSum total;
+    for (std::size_t h = 0; h < M_; ++h) total.add(std::exp(lp[h] - top));
+    const double log_norm = top + std::log(total.sum);
+    for (std::size_t h = 0; h < M_; ++h) lp[h] -= log_norm;
+    if (N_ > 0) heldout_predictive(s, lp.data());
+    heldout_outputs(s, u, r + 1, s.predictive.data());
+  }
+}
+
+void ProtocolRun::run() {
+  check();
+  tabulate();
+  std::vector<Scratch> scratch(threads_);
+  std::mutex bad_mutex;
+  std::size_t bad_user = std::numeric_limits<std::size_t>::max();
+  std::size_t bad_round = 0;
+  std::atomic<std::size_t> first_bad{bad_user};
+  const std::size_t U = in_.n_users;
+  const std::size_t chunk =
+      std::clamp<std::size_t>(U / (static_cast<std::size_t>(threads_) * 16), 1, 256);
+  parallel_for(U, chunk, threads_, [&](int thread, std::size_t begin, std::size_t end) {
+    for (std::size_t u = begin; u < end && u < first_bad.load(); ++u) {
+      try {
+        run_user(scratch[thread], u);
+      } catch (const ImpossibleObservation& e) {
+        std::lock_guard<std::mutex> lock(bad_mutex);
+        if (u < bad_user) {
+          bad_user = u;
+          bad_round = e.round();
+          first_bad = u;
+        }
+      }
+    }
+  });
+  if (bad_user == std::numeric_limits<std::size_t>::max()) return;
+  const std::int64_t c = out_.choices[bad_user * R_ + bad_round];
+  throw ImpossibleObservation(
+      "choices[" + std::to_string(bad_user) + ", " + std::to_string(bad_round) + "]: user " +
+          std::to_string(bad_user) + " chose option " + std::to_string(c) + " in round " +
+          std::to_string(bad_round) +
+          ", which no hypothesis left in the belief would choose under the deterministic model",
+      bad_user, bad_round);
+}
+
+}  // namespace
+
+void run_protocol(const Grid& grid, const ChoiceModel& model, const ProtocolInput& in,
+                  const ProtocolOutput& out, int n_threads) {
+  ProtocolRun(grid, model, in, out, n_threads).run();
+}
+
+}  // namespace bayesflight
