@@ -15,8 +15,9 @@ from .evalset import EvalSet
 from .transcript import Transcript
 
 Z95 = 1.959963984540054
-# The assistant's probabilities are floored here (then renormalised) inside the KL, so that a
-# confident miss costs at most about -log(1e-6) = 13.8 nats instead of infinity.
+# Inside the KL the assistant's probabilities are floored here (not renormalised): a KL of
+# two equal distributions stays exactly 0, and a confident miss costs log(p / 1e-6), at most
+# 13.8 nats, instead of infinity.
 KL_FLOOR = 1e-6
 
 
@@ -33,13 +34,12 @@ def mean_ci95(per_user: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def kl_divergence(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """KL(p || q) along the last axis in nats: terms with p = 0 count 0 and q is floored at
-    KL_FLOOR and renormalised, so the result is finite; never negative."""
+    """KL(p || q) along the last axis in nats, finite: terms with p = 0 count 0 and q is
+    floored at KL_FLOOR; rounding below 0 is clipped to 0."""
     q = np.maximum(q, KL_FLOOR)
-    q = q / q.sum(axis=-1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(p > 0, p * (np.log(p) - np.log(q)), 0.0)
-    return np.maximum(terms.sum(axis=-1), 0.0)  # rounding can dip below 0 when p == q
+    return np.maximum(terms.sum(axis=-1), 0.0)
 
 
 def heldout_accuracy_per_user(transcript: Transcript, evalset: EvalSet) -> np.ndarray:
