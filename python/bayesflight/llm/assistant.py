@@ -1,0 +1,163 @@
+"""A causal language model as an assistant in the paper's protocol.
+
+The conversation is the paper's exact chat (``bayesflight.chat``) under the model's own chat
+template. In ``score`` mode the model's choice is its next-token distribution over the option
+numbers after the assistant's answer prefix ``The best option is Flight `` (a probability over
+the K options; nothing to parse, nothing can fail). In ``generate`` mode, as in the paper,
+the model answers freely (greedy) and the answer is parsed; unparseable answers count as
+failures and predict uniformly (so recommend the first option).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import chat
+from ..assistants.base import Assistant
+from ..domains import FLIGHT, Domain
+from .scoring import PrefixScorer, common_prefix_length
+
+MODES = ("score", "generate")
+
+
+class LLMAssistant(Assistant):
+    """Recommends by asking a chat model; one instance serves one user at a time.
+
+    The KV cache of the conversation is kept across calls (and across users, whose
+    conversations share the instruction), so each round's new turns are encoded once and the
+    N held-out questions after it are scored in batches of ``batch_size`` on top of it.
+    The assistant turns in the conversation are always the canonical ``The best option is
+    Flight N.`` of the recommendation the protocol made, in both modes.
+    """
+
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        domain: Domain = FLIGHT,
+        mode: str = "score",
+        batch_size: int = 16,
+        use_cache: bool = True,
+        max_new_tokens: int = 32,
+        name: str = "llm",
+    ):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if not getattr(tokenizer, "chat_template", None):
+            raise ValueError("tokenizer must have a chat template")
+        self.model, self.tokenizer, self.domain, self.mode = model, tokenizer, domain, mode
+        self.max_new_tokens = max_new_tokens
+        self.name = name
+        self.scorer = PrefixScorer(model, batch_size=batch_size, use_cache=use_cache)
+        self.stop_ids = _stop_ids(model, tokenizer)
+        self.n_generated = 0
+        self.n_parse_failures = 0
+        self.reset()
+
+    @property
+    def parse_failure_rate(self) -> float:
+        """The share of generated answers that named no option (generate mode; NaN before)."""
+        return self.n_parse_failures / self.n_generated if self.n_generated else float("nan")
+
+    def reset(self, user_weights: np.ndarray | None = None) -> None:
+        """Start a new user: an empty conversation (the cached prefix stays for reuse)."""
+        self.messages: list[chat.Message] = []
+        self.previous: tuple[int, int] | None = None
+
+    def observe(self, options: np.ndarray, recommended: int, choice: int) -> None:
+        """Append the round to the conversation: the question, the answer, then (in the next
+        user turn) the user's feedback."""
+        self._check_options(np.asarray(options)[None])
+        self.messages += [
+            {"role": "user", "content": chat.user_turn(self.domain, options, self.previous)},
+            {"role": "assistant", "content": chat.answer(self.domain, int(recommended))},
+        ]
+        self.previous = (int(recommended), int(choice))
+
+    def predict(self, options: np.ndarray) -> np.ndarray:
+        """Probabilities over the options: (K, F) -> (K,) or (N, K, F) -> (N, K)."""
+        x = np.asarray(options, dtype=np.float64)
+        single = x.ndim == 2
+        sets = x[None] if single else x
+        self._check_options(sets)
+        probs = self._score(sets) if self.mode == "score" else self._generate(sets)
+        return probs[0] if single else probs
+
+    def prompt_texts(self, sets: np.ndarray, answer_prefix: bool = True) -> list[str]:
+        """The chat-template text of the question about each option set (N, K, F), after the
+        conversation so far, ending with the generation prompt (and the answer prefix)."""
+        tail = chat.answer_prefix(self.domain) if answer_prefix else ""
+        texts = []
+        for options in sets:
+            turn = {"role": "user", "content": chat.user_turn(self.domain, options, self.previous)}
+            text = self.tokenizer.apply_chat_template(
+                [*self.messages, turn], tokenize=False, add_generation_prompt=True)
+            texts.append(text + tail)
+        return texts
+
+    def _encode(self, texts: list[str]) -> list[list[int]]:
+        return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+
+    def _score(self, sets: np.ndarray) -> np.ndarray:
+        texts = self.prompt_texts(sets)
+        prompts = self._encode(texts)
+        drop, candidates = option_tokens(self.tokenizer, texts[0], prompts[0], sets.shape[1])
+        contexts = [p[:len(p) - drop] for p in prompts]
+        logits = self.scorer.next_logits(contexts, candidates)
+        z = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        return z / z.sum(axis=-1, keepdims=True)
+
+    def _generate(self, sets: np.ndarray) -> np.ndarray:
+        n, k = sets.shape[:2]
+        prompts = self._encode(self.prompt_texts(sets, answer_prefix=False))
+        answers = self.scorer.greedy(prompts, self.max_new_tokens, self.stop_ids)
+        probs = np.full((n, k), 1.0 / k)
+        for i, tokens in enumerate(answers):
+            choice = chat.parse_answer(self.tokenizer.decode(tokens, skip_special_tokens=True), k)
+            self.n_generated += 1
+            if choice is None:
+                self.n_parse_failures += 1
+            else:
+                probs[i] = np.eye(k)[choice]
+        return probs
+
+    def _check_options(self, sets: np.ndarray) -> None:
+        if sets.ndim != 3 or sets.shape[-1] != self.domain.n_features or sets.shape[1] < 2:
+            raise ValueError(f"options must be (K, F) or (N, K, F) with K >= 2 and "
+                             f"F = {self.domain.n_features} ({self.domain.name}), "
+                             f"got shape {sets.shape}")
+
+
+def option_tokens(
+    tokenizer, text: str, tokens: list[int], n_options: int
+) -> tuple[int, list[int]]:
+    """How to score the option numbers after a prompt ending in the answer prefix.
+
+    Returns (drop, candidates): drop the prompt's last ``drop`` tokens (0, or 1 when the
+    tokenizer merges the prefix's trailing space into the number, as GPT-2-style tokenizers
+    do) and score the ``candidates`` token ids, one per option. Raises ValueError when an
+    option number is not a single token after the prompt.
+    """
+    full = [tokenizer(text + str(k + 1), add_special_tokens=False)["input_ids"]
+            for k in range(n_options)]
+    common = common_prefix_length([tokens, *full])
+    drop = len(tokens) - common
+    if drop > 1 or any(len(f) != common + 1 for f in full):
+        raise ValueError(f"the tokenizer does not write each option number 1..{n_options} as "
+                         f"one token after the answer prefix; next-token scoring needs that "
+                         f"(use --mode generate)")
+    candidates = [f[common] for f in full]
+    if len(set(candidates)) != n_options:
+        raise ValueError("the option numbers share a token after the answer prefix")
+    return drop, candidates
+
+
+def _stop_ids(model, tokenizer) -> list[int]:
+    """Token ids that end an answer: the model's end-of-turn/end-of-text ids."""
+    ids = {tokenizer.eos_token_id}
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids.update(configured if isinstance(configured, list) else [configured])
+    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    if isinstance(im_end, int) and im_end != tokenizer.unk_token_id:
+        ids.add(im_end)
+    return sorted(i for i in ids if i is not None)
