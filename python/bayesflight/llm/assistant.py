@@ -10,6 +10,8 @@ failures and predict uniformly (so recommend the first option).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from .. import chat
@@ -40,6 +42,7 @@ class LLMAssistant(Assistant):
         use_cache: bool = True,
         max_new_tokens: int = 32,
         name: str = "llm",
+        progress: Callable[[int], object] | None = None,
     ):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -48,6 +51,7 @@ class LLMAssistant(Assistant):
         self.model, self.tokenizer, self.domain, self.mode = model, tokenizer, domain, mode
         self.max_new_tokens = max_new_tokens
         self.name = name
+        self.progress = progress  # called with the number of option sets after each predict
         self.scorer = PrefixScorer(model, batch_size=batch_size, use_cache=use_cache)
         self.stop_ids = _stop_ids(model, tokenizer)
         self.n_generated = 0
@@ -81,6 +85,8 @@ class LLMAssistant(Assistant):
         sets = x[None] if single else x
         self._check_options(sets)
         probs = self._score(sets) if self.mode == "score" else self._generate(sets)
+        if self.progress is not None:
+            self.progress(len(sets))
         return probs[0] if single else probs
 
     def prompt_texts(self, sets: np.ndarray, answer_prefix: bool = True) -> list[str]:

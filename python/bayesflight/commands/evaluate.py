@@ -1,0 +1,167 @@
+"""``bayesflight evaluate``: a language model through the paper's protocol, beside the Bayesian
+assistant, on the same users and held-out sets as ``bayesflight simulate`` with the same seed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from .. import __version__
+from ..assistants import make_assistant
+from ..domains import get_domain
+from ..evalfiles import load_eval_set
+from ..fileio import write_json
+from ..metrics import summarise
+from ..plotting import plot_accuracy
+from ..protocol import run_assistant
+from ..results import format_table, write_results
+from ..transcript import Transcript
+from ..users import parse_choice_model
+from .make_eval import add_evalset_arguments, evalset_from_args, positive_int
+
+DEFAULT_MODEL = "smollm2-135m"  # bayesflight.llm.DEFAULT_MODEL, without importing torch here
+# What must be equal for --resume to continue a saved transcript.
+RUN_KEYS = ("model", "adapter", "mode", "dtype", "max_new_tokens", "domain", "seed", "users",
+            "user_pool", "rounds", "heldout", "options", "user_noise", "interactions",
+            "heldout_file")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "evaluate", help="run a language model through the paper's protocol",
+        description="Run a causal language model (the embedded SmolLM2-135M-Instruct, a local "
+                    "directory, a PEFT adapter or a hub id) through the paper's protocol beside "
+                    "the Bayesian assistant; print the per-round table and write "
+                    "OUT/results.json and OUT/accuracy.png.")
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", default=DEFAULT_MODEL,
+                       help=f"embedded name, local directory or hub id (default {DEFAULT_MODEL})")
+    model.add_argument("--adapter", default=None, help="a PEFT adapter directory on top")
+    model.add_argument("--name", default=None,
+                       help="the model's name in results.json (default: adapter or model name)")
+    model.add_argument("--mode", choices=("score", "generate"), default="score",
+                       help="score: next-token probabilities of the option numbers (default); "
+                            "generate: greedy answer, parsed")
+    model.add_argument("--device", default="auto",
+                       help="auto (a GPU when there is one), cpu, cuda or cuda:N")
+    model.add_argument("--dtype", default="auto",
+                       help="auto (bfloat16 on a GPU, float32 on a CPU), float32, bfloat16, "
+                            "float16")
+    model.add_argument("--batch-size", type=positive_int, default=16,
+                       help="held-out questions per forward pass (default 16)")
+    model.add_argument("--max-new-tokens", type=positive_int, default=32,
+                       help="answer length in generate mode (default 32)")
+    add_evalset_arguments(parser)
+    parser.set_defaults(users=20, heldout=20)
+    files = parser.add_argument_group("the paper's files (instead of a generated set)")
+    files.add_argument("--interactions", default=None, help="interaction JSONL file")
+    files.add_argument("--heldout-file", default=None, help="held-out JSON file")
+    parser.add_argument("--out", default="runs/evaluate",
+                        help="output directory (default runs/evaluate)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from OUT/<name>.transcript.npz, saved after each user")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run)
+
+
+def _resume(checkpoint: Path, run_key: dict) -> Transcript | None:
+    """The saved partial transcript, if there is one and it was made by the same run."""
+    if not checkpoint.exists():
+        return None
+    saved = json.loads(checkpoint.with_suffix(".json").read_text(encoding="utf-8"))
+    if saved != run_key:
+        changed = sorted(k for k in run_key if saved.get(k) != run_key[k])
+        raise ValueError(f"--resume: {checkpoint} comes from a run with other {changed}; "
+                         f"drop --resume or use another --out")
+    return Transcript.load(checkpoint)
+
+
+def _model_name(args: argparse.Namespace) -> str:
+    if args.name:
+        return args.name
+    source = args.adapter or args.model
+    return Path(source).name if Path(source).exists() else source
+
+
+def run(args: argparse.Namespace) -> int:
+    if (args.interactions is None) != (args.heldout_file is None):
+        raise ValueError("--interactions and --heldout-file go together")
+    name = _model_name(args)
+    if name == "bayesian":
+        raise ValueError("--name must not be 'bayesian' (the reference assistant's name)")
+    start = time.perf_counter()
+    if args.interactions is not None:
+        evalset = load_eval_set(args.interactions, args.heldout_file,
+                                get_domain(args.domain) if args.domain else None,
+                                parse_choice_model(args.user_noise))
+    else:
+        evalset = evalset_from_args(args)
+    out = Path(args.out)
+    checkpoint = out / f"{name}.transcript.npz"
+    run_key = {key: getattr(args, key) for key in RUN_KEYS}
+    resume = _resume(checkpoint, run_key) if args.resume else None
+
+    from tqdm import tqdm
+
+    from ..llm import load_model
+    from ..llm.assistant import LLMAssistant
+
+    model, tokenizer = load_model(args.model, adapter=args.adapter, device=args.device,
+                                  dtype=args.dtype)
+    assistant = LLMAssistant(model, tokenizer, domain=evalset.domain, mode=args.mode,
+                             batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+                             name=name)
+    done = 0 if resume is None else int(resume.completed.sum())
+    per_user = (evalset.n_rounds + 1) * evalset.n_heldout + evalset.n_rounds
+    bar = tqdm(total=evalset.n_users * per_user, initial=done * per_user, unit="question",
+               desc=name, disable=args.no_progress, dynamic_ncols=True)
+    assistant.progress = bar.update
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(checkpoint.with_suffix(".json"), run_key)
+    transcript = run_assistant(assistant, evalset, progress=False,
+                               on_user=lambda _u, t: t.save(checkpoint), resume=resume)
+    bar.close()
+    bayesian = run_assistant(make_assistant("bayesian", evalset.domain,
+                                            choice_model=evalset.user_model),
+                             evalset, progress=False)
+    summaries = {name: summarise(transcript, evalset, bayesian),
+                 "bayesian": summarise(bayesian, evalset, bayesian)}
+    config = {
+        "command": "evaluate",
+        "version": __version__,
+        "model": args.model,
+        "adapter": args.adapter,
+        "mode": args.mode,
+        "device": str(next(model.parameters()).device),
+        "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
+        "batch_size": args.batch_size,
+        "parse_failure_rate": assistant.parse_failure_rate if assistant.n_generated else None,
+        "domain": evalset.domain.name,
+        "seed": evalset.seed,
+        "n_users": evalset.n_users,
+        "user_pool": None if args.interactions else args.user_pool,
+        "n_rounds": evalset.n_rounds,
+        "n_heldout": evalset.n_heldout,
+        "options_per_round": evalset.n_options,
+        "user_noise": args.user_noise,
+        "interactions": args.interactions,
+        "heldout_file": args.heldout_file,
+        "assistants": list(summaries),
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+    print(f"{evalset.domain.name}: {evalset.n_users} users, {evalset.n_rounds} rounds, "
+          f"{evalset.n_heldout} held-out sets of {evalset.n_options}, seed {evalset.seed}; "
+          f"{name} ({args.mode} mode, {config['device']}, {config['dtype']})\n")
+    print(format_table(summaries))
+    if args.mode == "generate":
+        print(f"\nparse failures: {assistant.n_parse_failures} of {assistant.n_generated} "
+              f"answers ({assistant.parse_failure_rate:.1%})")
+    path = write_results(out, config, summaries)
+    plot = out / "accuracy.png"
+    plot_accuracy(summaries, plot, f"{evalset.domain.name}: held-out accuracy by round "
+                                   f"({evalset.n_users} users, {evalset.n_heldout} sets)")
+    print(f"\nwrote {path} and {plot} in {config['seconds']:.0f} s", file=sys.stderr)
+    return 0

@@ -1,0 +1,116 @@
+"""``bayesflight evaluate`` end to end on a tiny model: results, plot, resume, bad input."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+from bayesflight.cli import main
+from bayesflight.commands.make_eval import evalset_from_args
+from bayesflight.llm import load_model
+from bayesflight.llm.assistant import LLMAssistant
+from bayesflight.protocol import run_assistant
+from bayesflight.results import SUMMARY_KEYS, load_results
+from bayesflight.transcript import Transcript
+from tiny_models import make_tiny_model
+
+SMALL = ["--users", "3", "--heldout", "4", "--rounds", "2", "--seed", "5", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    return make_tiny_model(tmp_path_factory.mktemp("tiny") / "tiny")
+
+
+def test_evaluate_writes_results_beside_the_bayesian_of_simulate(tiny_dir, tmp_path, capsys):
+    assert main(["evaluate", "--model", str(tiny_dir), *SMALL, "--batch-size", "3",
+                 "--out", str(tmp_path / "eval")]) == 0
+    out = capsys.readouterr().out
+    assert "held-out accuracy" in out and "tiny" in out and "round 2" in out
+    config, summaries = load_results(tmp_path / "eval" / "results.json")
+    assert list(summaries) == ["tiny", "bayesian"]
+    assert (config["model"], config["mode"], config["device"], config["dtype"]) == (
+        str(tiny_dir), "score", "cpu", "float32")
+    assert (config["n_users"], config["n_rounds"], config["n_heldout"], config["seed"]) == (
+        3, 2, 4, 5)
+    for summary in summaries.values():
+        assert all(key in summary for key in SUMMARY_KEYS)
+        assert len(summary["heldout_accuracy"]) == 3
+    assert (tmp_path / "eval" / "accuracy.png").read_bytes()[:4] == b"\x89PNG"
+
+    assert main(["simulate", "--assistants", "bayesian", *SMALL,
+                 "--out", str(tmp_path / "sim")]) == 0
+    capsys.readouterr()
+    _, simulated = load_results(tmp_path / "sim" / "results.json")
+    assert simulated["bayesian"] == summaries["bayesian"]
+
+
+def test_the_cli_runs_the_protocol_with_the_llm_assistant(tiny_dir, tmp_path, capsys):
+    assert main(["evaluate", "--model", str(tiny_dir), *SMALL, "--name", "m",
+                 "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    saved = Transcript.load(tmp_path / "m.transcript.npz")
+    evalset = evalset_from_args(argparse.Namespace(
+        domain=None, seed=5, users=3, rounds=2, heldout=4, options=3,
+        user_noise="deterministic", user_pool="all"))
+    direct = run_assistant(LLMAssistant(*load_model(str(tiny_dir))), evalset, progress=False)
+    np.testing.assert_allclose(saved.heldout_predictive, direct.heldout_predictive, atol=1e-5)
+    np.testing.assert_array_equal(saved.round_recommendations, direct.round_recommendations)
+
+
+def test_resume_keeps_finished_users_and_refuses_another_run(tiny_dir, tmp_path, capsys):
+    base = ["evaluate", "--model", str(tiny_dir), *SMALL, "--out", str(tmp_path)]
+    assert main(base) == 0
+    checkpoint = tmp_path / "tiny.transcript.npz"
+    full = Transcript.load(checkpoint)
+    partial = Transcript.load(checkpoint)
+    partial.heldout_predictive[0] = 1 / 3  # a finished user the resumed run must keep as is
+    partial.completed[1:] = False
+    partial.heldout_predictive[1:] = np.nan
+    partial.save(checkpoint)
+    assert main([*base, "--resume"]) == 0
+    resumed = Transcript.load(checkpoint)
+    assert resumed.completed.all()
+    np.testing.assert_array_equal(resumed.heldout_predictive[0], 1 / 3)
+    np.testing.assert_allclose(resumed.heldout_predictive[1:], full.heldout_predictive[1:],
+                               atol=1e-6)
+    assert main([*base, "--resume", "--seed", "6"]) == 2
+    assert "other ['seed']" in capsys.readouterr().err
+
+
+def test_generate_mode_reports_parse_failures(tiny_dir, tmp_path, capsys):
+    assert main(["evaluate", "--model", str(tiny_dir), *SMALL, "--mode", "generate",
+                 "--max-new-tokens", "4", "--domain", "hotel", "--out", str(tmp_path)]) == 0
+    assert "parse failures:" in capsys.readouterr().out
+    config = json.loads((tmp_path / "results.json").read_text())["config"]
+    assert config["domain"] == "hotel" and 0 <= config["parse_failure_rate"] <= 1
+
+
+def test_adapter_names_the_run(tiny_dir, tmp_path, capsys):
+    import peft
+
+    model, _ = load_model(str(tiny_dir))
+    lora = peft.get_peft_model(model, peft.LoraConfig(r=2, target_modules=["q_proj"]))
+    lora.save_pretrained(tmp_path / "my-adapter")
+    assert main(["evaluate", "--model", str(tiny_dir), "--adapter", str(tmp_path / "my-adapter"),
+                 *SMALL, "--out", str(tmp_path / "out")]) == 0
+    capsys.readouterr()
+    _, summaries = load_results(tmp_path / "out" / "results.json")
+    assert list(summaries) == ["my-adapter", "bayesian"]
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--model", "no-such-model"], "unknown model 'no-such-model'"),
+    (["--adapter", "missing-adapter-dir"], "adapter directory"),
+    (["--name", "bayesian"], "--name must not be 'bayesian'"),
+    (["--interactions", "x.jsonl"], "go together"),
+    (["--dtype", "int3"], "dtype must be"),
+])
+def test_bad_input_is_a_clear_error(tiny_dir, tmp_path, capsys, monkeypatch, extra, message):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+    args = ["evaluate", "--model", str(tiny_dir), *SMALL, "--out", str(tmp_path), *extra]
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
