@@ -97,14 +97,30 @@ def heldout_sets(
     return domain.sample(rng(seed, "heldout"), (n_heldout, n_options))
 
 
-def option_set_keys(domain: Domain, sets: np.ndarray) -> np.ndarray:
-    """A key per option set (..., K, F) that is equal exactly for equal multisets: (...,)."""
-    levels = domain.levels(sets)
+def option_levels(domain: Domain, options: np.ndarray) -> np.ndarray:
+    """Integer levels (..., F) of options already on the domain's grid (..., F), unchecked.
+
+    The fast form of ``Domain.levels`` for options drawn by ``Domain.sample``.
+    """
+    return np.rint(options * (domain.n_levels - 1)).astype(np.int64)
+
+
+def option_set_codes(domain: Domain, sets: np.ndarray) -> np.ndarray:
+    """Each option set (..., K, F) as its options' codes in increasing order: (..., K).
+
+    Equal exactly for sets that are equal as multisets of options.
+    """
     radix = np.cumprod(np.concatenate(([1], domain.n_levels[:0:-1])))[::-1]
-    codes = np.sort(levels @ radix, axis=-1)
-    return np.ascontiguousarray(codes).view(np.dtype((np.void, codes.itemsize * codes.shape[-1])))[
-        ..., 0
-    ]
+    return np.sort(option_levels(domain, sets) @ radix, axis=-1)
+
+
+def heldout_clashes(domain: Domain, sets: np.ndarray, heldout: np.ndarray) -> np.ndarray:
+    """Which option sets (..., K, F) equal a held-out set (H, K, F) as a multiset: (...,) bool."""
+    codes, forbidden = option_set_codes(domain, sets), option_set_codes(domain, heldout)
+    maybe = np.isin(codes[..., 0], forbidden[:, 0])  # the smallest code rules out most sets
+    clash = np.zeros(codes.shape[:-1], dtype=bool)
+    clash[maybe] = (codes[maybe][:, None, :] == forbidden).all(axis=-1).any(axis=-1)
+    return clash
 
 
 def user_pool(users: str, n_users: int) -> np.ndarray:
@@ -137,13 +153,12 @@ def draw_rounds(
     sets = domain.sample(generator, shape)
     if len(heldout) == 0 or heldout.shape[1] != shape[2]:
         return sets, 0  # sets of another size are never equal
-    forbidden = option_set_keys(domain, heldout)
-    bad = np.isin(option_set_keys(domain, sets), forbidden)
+    bad = heldout_clashes(domain, sets, heldout)
     redrawn = 0
     while bad.any():
         redrawn += int(bad.sum())
         sets[bad] = domain.sample(generator, (int(bad.sum()), shape[2]))
-        bad[bad] = np.isin(option_set_keys(domain, sets[bad]), forbidden)
+        bad[bad] = heldout_clashes(domain, sets[bad], heldout)
     return sets, redrawn
 
 

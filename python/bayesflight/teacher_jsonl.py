@@ -20,9 +20,10 @@ import numpy as np
 from . import chat
 from .domains import Domain
 from .fileio import atomic_open
-from .teacher import Dialogues, TeachingConfig, generate
+from .teacher import Dialogues, TeachingConfig, generate, option_levels
 
 _GROUP_LIMIT = 4096  # most entries in one table of option texts (features grouped under it)
+_WRITE_LINES = 1024  # lines joined per write: big enough to be cheap, small enough to reuse memory
 
 
 def _esc(text: str) -> str:
@@ -125,7 +126,7 @@ def render(dialogues: Dialogues, config: TeachingConfig) -> list[str]:
     domain = config.domain
     n, n_rounds, k, _ = dialogues.rounds.shape
     t = _tables(domain, k)
-    levels = domain.levels(dialogues.rounds)
+    levels = option_levels(domain, dialogues.rounds)
     recs = np.asarray(dialogues.recommendations, dtype=np.int64)
     choices = np.asarray(dialogues.choices, dtype=np.int64)
     probs = np.asarray(dialogues.option_probs, dtype=np.float64)
@@ -182,7 +183,8 @@ def write_dialogues(path: str | os.PathLike, config: TeachingConfig) -> Generati
     with atomic_open(path, "wb") as handle:
         for chunk in generate(config):
             lines = render(chunk, config)
-            lines.append("")
-            handle.write("\n".join(lines).encode("ascii"))  # JSON-escaped: ASCII only
+            for i in range(0, len(lines), _WRITE_LINES):
+                text = "\n".join(lines[i:i + _WRITE_LINES]) + "\n"
+                handle.write(text.encode("ascii"))  # JSON-escaped: ASCII only
             redrawn += chunk.n_redrawn
     return GenerationSummary(os.fspath(path), config.n_dialogues, redrawn)
