@@ -8,13 +8,16 @@ writing JSONL) and the time of each stage.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import tempfile
 import time
 
 from bayesflight.domains import DOMAIN_NAMES, get_domain
+from bayesflight.reference import ChoiceModel
 from bayesflight.teacher import TEACHERS, TeachingConfig, generate
 from bayesflight.teacher_jsonl import render, write_dialogues
+from bayesflight.users import parse_choice_model
 
 
 def main() -> None:
@@ -23,11 +26,14 @@ def main() -> None:
     parser.add_argument("--teacher", choices=TEACHERS, default="bayesian")
     parser.add_argument("--domain", choices=DOMAIN_NAMES, default="flight")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--user-noise", type=parse_choice_model, default=ChoiceModel(),
+                        help="deterministic (default), softmax:BETA or epsilon:EPS")
     args = parser.parse_args()
-    config = TeachingConfig(args.teacher, get_domain(args.domain), args.dialogues, args.seed)
+    config = TeachingConfig(args.teacher, get_domain(args.domain), args.dialogues, args.seed,
+                            choice_model=args.user_noise)
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "dialogues.jsonl")
-        write_dialogues(path, TeachingConfig(args.teacher, config.domain, 100, args.seed))  # warm
+        write_dialogues(path, dataclasses.replace(config, n_dialogues=100))  # warm-up
         start = time.perf_counter()
         summary = write_dialogues(path, config)
         total = time.perf_counter() - start
@@ -41,7 +47,8 @@ def main() -> None:
         teach_s += t1 - t0
         render_s += t2 - t1
         t0 = time.perf_counter()
-    print(f"{summary.n_dialogues} {args.teacher} {args.domain} dialogues, {size / 1e6:.0f} MB, "
+    print(f"{summary.n_dialogues} {args.teacher} {args.domain} dialogues "
+          f"({config.choice_model.kind} users), {size / 1e6:.0f} MB, "
           f"{summary.n_redrawn} rounds redrawn")
     print(f"end to end: {total:.2f} s = {summary.n_dialogues / total:,.0f} dialogues/s "
           f"on {os.cpu_count()} cores")
