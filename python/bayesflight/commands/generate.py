@@ -17,7 +17,8 @@ USERS_HELP = (
     "which of the 624 reward functions the dialogues use: 'all' (default, as the paper, which "
     "taught and evaluated on the same reward functions and kept only the option sets apart), "
     "or the 'train' / 'eval' side of the fixed split of bayesflight.sampling.user_split, to "
-    "measure generalisation to unseen users"
+    "measure generalisation to unseen users. Dialogues go through the pool in shuffled passes, "
+    "so every user appears equally often (give or take one)"
 )
 
 
