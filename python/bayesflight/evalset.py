@@ -142,7 +142,7 @@ def make_eval_set(
     rounds = domain.sample(draw, (len(user_ids), n_rounds, options_per_round))
     while (clash := heldout_overlap(domain, rounds, heldout)).any():
         rounds[clash] = domain.sample(draw, (int(clash.sum()), options_per_round))
-    noise = None if user_model.kind == "deterministic" else rng(seed, "noise")
+    noise = None if user_model.kind == "deterministic" else rng(seed, "eval_noise")
     choices = choose(user_weights, rounds, user_model, noise)
     heldout_choices = choose(user_weights,
                              np.broadcast_to(heldout, (len(user_ids), *heldout.shape)))

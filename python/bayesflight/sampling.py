@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-PURPOSES = ("heldout", "eval_rounds", "eval_users", "train_rounds", "train_users", "noise",
-            "user_split", "assistant")
+PURPOSES = ("heldout", "eval_rounds", "eval_users", "train_rounds", "train_users", "eval_noise",
+            "user_split", "assistant", "train_noise")
 
 
 def rng(seed: int, purpose: str) -> np.random.Generator:

@@ -189,7 +189,7 @@ def generate(config: TeachingConfig) -> Iterator[Dialogues]:
                           rng(config.seed, "train_users"))
     heldout_seed = config.seed if config.heldout_seed is None else config.heldout_seed
     heldout = heldout_sets(domain, heldout_seed, config.n_heldout, config.n_options)
-    rounds_rng, noise_rng = rng(config.seed, "train_rounds"), rng(config.seed, "noise")
+    rounds_rng, noise_rng = rng(config.seed, "train_rounds"), rng(config.seed, "train_noise")
     for start in range(0, config.n_dialogues, CHUNK):
         ids = user_ids[start:start + CHUNK]
         w = weights[ids]
