@@ -1,4 +1,5 @@
-"""Small Bayesian teaching dialogues for the trainer's tests, built with the reference maths."""
+"""Helpers of the trainer's tests: small Bayesian teaching dialogues built with the reference
+maths, and a fixture that runs tiny models on one thread."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
+import torch
 from bayesflight import chat, reference
 from bayesflight.domains import FLIGHT, Domain
 
@@ -38,3 +41,12 @@ def write_jsonl(path: str | Path, records: list[dict]) -> Path:
     path = Path(path)
     path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     return path
+
+
+@pytest.fixture(autouse=True, scope="module")
+def single_thread():
+    """Tiny models on one thread: on a busy machine, more threads only wait for each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -76,8 +76,8 @@ def read_dialogues(path: str | os.PathLike) -> list[dict[str, Any]]:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as err:
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
-            _check_record(record, f"{path}:{lineno}")
+                raise ValueError(f"{path} line {lineno}: not valid JSON ({err.msg})") from None
+            _check_record(record, f"{path} line {lineno}")
             records.append(record)
     if not records:
         raise ValueError(f"data file {path} holds no dialogues")
@@ -263,8 +263,8 @@ def _report(data: TokenizedData, max_len: int, source: str) -> None:
             f"their opening rounds only and {data.n_dropped} were dropped because their first "
             f"answer does not fit ({data.n_turns_dropped} assistant turns lost)"
         )
-    if not data.examples:
-        raise ValueError(f"{source}: no dialogue fits max_len={max_len} tokens")
     for note in data.notes:
         warnings.warn(note, stacklevel=3)
+    if not data.examples:
+        raise ValueError(f"{source}: no dialogue fits max_len={max_len} tokens")
 

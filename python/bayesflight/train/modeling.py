@@ -43,8 +43,12 @@ def lora_targets(model: nn.Module, top_layers: int | None) -> str | list[str]:
 def prepare(model: Any, config: TrainConfig) -> Any:
     """Make ``model`` trainable as ``config`` asks; returns the model to train (maybe wrapped)."""
     model.config.use_cache = False
-    if config.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if config.gradient_checkpointing:  # non-reentrant: works with frozen inputs and DDP
+        kwargs = {"use_reentrant": False}
+        if hasattr(model, "activation_checkpointing_enable"):  # the name since transformers 5.x
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
     if config.full:
         for p in model.parameters():
             p.requires_grad_(True)

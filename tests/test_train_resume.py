@@ -1,0 +1,93 @@
+"""kill -9 a training process, resume it, and end with the weights of an uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from bayesflight.train import TrainConfig, train
+from bayesflight.train.checkpoint import checkpoints
+from safetensors.torch import load_file
+from tiny_models import make_tiny_model
+from train_dialogues import bayesian_records, single_thread, write_jsonl  # noqa: F401
+
+# Runs train() and SIGKILLs itself at the n-th optimizer step, or while writing the optimizer
+# state of the n-th checkpoint: an abrupt death at a point the test chooses, no timing involved.
+CHILD = """
+import json, os, signal, sys, torch
+from bayesflight.train import TrainConfig, train
+
+config, where, n = TrainConfig(**json.loads(sys.argv[1])), sys.argv[2], int(sys.argv[3])
+calls = saves = 0
+original_step, original_save = torch.optim.AdamW.step, torch.save
+
+def step(self, *args, **kwargs):
+    global calls
+    calls += 1
+    if where == "step" and calls == n:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return original_step(self, *args, **kwargs)
+
+def save(obj, *args, **kwargs):
+    global saves
+    saves += isinstance(obj, dict) and "param_groups" in obj
+    if where == "save" and saves == n:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return original_save(obj, *args, **kwargs)
+
+torch.optim.AdamW.step, torch.save = step, save
+train(config)
+"""
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("resume")
+    model = make_tiny_model(root / "model")
+    data = write_jsonl(root / "data.jsonl", bayesian_records(16, seed=7, rounds=(1, 2, 3)))
+    base = {"data": str(data), "model": str(model), "lora_r": 4, "lora_alpha": 8.0,
+            "lora_dropout": 0.1, "batch_size": 2, "grad_accum": 2, "epochs": 3, "lr": 5e-3,
+            "checkpoint_every": 4, "progress": False}
+    reference = train(TrainConfig(out=str(root / "reference"), **base))
+    return root, base, reference
+
+
+def _weights(out: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(out / "adapter_model.safetensors"))
+
+
+def _losses(out: Path) -> list[tuple[int, float]]:
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    return [(r["step"], r["loss"]) for r in map(json.loads, lines)]
+
+
+@pytest.mark.parametrize(("where", "n", "resumed_from"), [("step", 7, 4), ("save", 2, 4)])
+def test_resume_after_kill_9_ends_with_the_uninterrupted_weights(world, where, n, resumed_from):
+    root, base, reference = world
+    out = root / f"killed-{where}"
+    settings = {**base, "out": str(out)}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(
+        [str(Path(__file__).parents[1] / "python"), os.environ.get("PYTHONPATH", "")])}
+    child = subprocess.run([sys.executable, "-c", CHILD, json.dumps(settings), where, str(n)],
+                           env=env, capture_output=True, text=True, timeout=300)
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    assert [p.name for p in checkpoints(out)] == [f"step-{resumed_from:08d}"]
+    assert not (out / "adapter_model.safetensors").exists()
+    assert len(_losses(out)) == (n - 1 if where == "step" else 8)
+
+    train(TrainConfig(**{**settings, "resume": True}))
+    steps, losses = zip(*_losses(out), strict=True)
+    ref_steps, ref_losses = zip(*_losses(reference), strict=True)
+    assert steps == ref_steps == tuple(range(1, 13))
+    assert losses == pytest.approx(ref_losses, rel=1e-5)
+    mine, theirs = _weights(out), _weights(reference)
+    assert mine.keys() == theirs.keys()
+    for name in theirs:
+        torch.testing.assert_close(mine[name], theirs[name], rtol=1e-5, atol=1e-7)
+    assert not (out / "checkpoints").exists()

@@ -1,0 +1,111 @@
+"""Whole training runs on a tiny model: outputs, loading the result, each mode of the loss."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from bayesflight.cli import main
+from bayesflight.llm import load_model
+from bayesflight.train import TrainConfig, train
+from tiny_models import make_tiny_model
+from train_dialogues import bayesian_records, single_thread, write_jsonl  # noqa: F401
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train_run")
+    model = make_tiny_model(root / "model")
+    data = write_jsonl(root / "data.jsonl", bayesian_records(12, seed=5, rounds=(2, 3)))
+    return root, str(model), str(data)
+
+
+def _metrics(out) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def _config(world, name: str, **overrides) -> TrainConfig:
+    root, model, data = world
+    settings = {"data": data, "out": str(root / name), "model": model, "lora_r": 4,
+                "lora_alpha": 8.0, "batch_size": 4, "lr": 1e-2, "warmup_ratio": 0.0,
+                "checkpoint_every": 0, "progress": False, **overrides}
+    return TrainConfig(**settings)
+
+
+def _probe(model, tokenizer) -> torch.Tensor:
+    ids = tokenizer("The best option is Flight 2.", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        return model(input_ids=ids).logits
+
+
+def test_lora_run_lowers_the_loss_and_its_adapter_loads(world):
+    root, model, data = world
+    assert main(["train", "--data", data, "--model", model, "--out", str(root / "lora"),
+                 "--lora", "r=4,alpha=8,dropout=0.05", "--epochs", "4", "--lr", "1e-2",
+                 "--batch-size", "4", "--no-progress"]) == 0
+    out = root / "lora"
+    metrics = _metrics(out)
+    assert [m["step"] for m in metrics] == list(range(1, 13))
+    losses = [m["loss"] for m in metrics]
+    assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3])
+    assert {"lr", "tokens_per_s", "grad_norm", "answer_nll", "answer_agree"} <= set(metrics[0])
+    assert max(m["pad_frac"] for m in metrics) < 0.10
+    saved = json.loads((out / "train_config.json").read_text())
+    assert saved["lora_r"] == 4 and saved["epochs"] == 4
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["steps"] == 12 and summary["dialogues"] == 12
+    assert not (out / "checkpoints").exists()
+    tuned, tokenizer = load_model(model, adapter=out, device="cpu")
+    alone, _ = load_model(str(out), device="cpu")
+    base, _ = load_model(model, device="cpu")
+    torch.testing.assert_close(_probe(tuned, tokenizer), _probe(alone, tokenizer))
+    assert not torch.allclose(_probe(tuned, tokenizer), _probe(base, tokenizer), atol=1e-3)
+
+
+def test_full_fine_tuning_writes_a_model_directory(world):
+    out = train(_config(world, "full", full=True, max_steps=2, lr=1e-3))
+    tuned, tokenizer = load_model(str(out), device="cpu")
+    base, _ = load_model(world[1], device="cpu")
+    assert not torch.allclose(_probe(tuned, tokenizer), _probe(base, tokenizer), atol=1e-4)
+    assert json.loads((out / "train_config.json").read_text())["full"] is True
+
+
+def test_soft_target_optimises_the_kl_and_digit_loss_the_answer_token(world):
+    soft = _metrics(train(_config(world, "soft", target="soft", max_steps=3)))
+    assert all(m["loss"] == pytest.approx(m["kl"]) for m in soft)
+    mixed = _metrics(train(_config(world, "mixed", target="soft", soft_weight=0.25,
+                                   max_steps=1)))[0]
+    assert mixed["loss"] == pytest.approx(0.25 * mixed["kl"] + 0.75 * mixed["ce"])
+    digit = _metrics(train(_config(world, "digit", loss_tokens="digit", max_steps=3)))
+    assert all(m["ce"] == pytest.approx(m["answer_nll"], rel=1e-5) for m in digit)
+
+
+def test_gradient_checkpointing_and_bf16_autocast_train_the_same_model(world):
+    plain = _metrics(train(_config(world, "plain", max_steps=3, lora_dropout=0.0)))
+    ckpt = _metrics(train(_config(world, "gc", max_steps=3, lora_dropout=0.0,
+                                  gradient_checkpointing=True)))
+    np.testing.assert_allclose([m["loss"] for m in ckpt], [m["loss"] for m in plain],
+                               rtol=1e-5)
+    bf16 = _metrics(train(_config(world, "bf16", max_steps=3, lora_dropout=0.0,
+                                  dtype="bf16")))
+    np.testing.assert_allclose([m["loss"] for m in bf16], [m["loss"] for m in plain],
+                               rtol=0.05)
+
+
+def test_an_occupied_output_directory_is_refused_and_a_finished_run_is_left_alone(world):
+    root, _, _ = world
+    config = _config(world, "occupied", max_steps=1)
+    train(config)
+    with pytest.raises(ValueError, match="already holds a training run"):
+        train(config)
+    before = (root / "occupied" / "metrics.jsonl").read_text()
+    train(_config(world, "occupied", max_steps=1, resume=True))
+    assert (root / "occupied" / "metrics.jsonl").read_text() == before
+    with pytest.raises(ValueError, match="cannot resume .* lr: 0.01 != 0.02"):
+        train(_config(world, "occupied", max_steps=1, resume=True, lr=0.02))
+    (root / "stranger").mkdir()
+    (root / "stranger" / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not empty and holds no training run"):
+        train(_config(world, "stranger", max_steps=1))
