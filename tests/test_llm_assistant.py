@@ -161,11 +161,24 @@ def test_generate_mode_parses_an_answer(tiny, sets, monkeypatch):
     model, tokenizer = tiny
     assistant = LLMAssistant(model, tokenizer, mode="generate")
     replies = ["The best option is Flight 2.", "I cannot tell."]
-    monkeypatch.setattr(assistant.scorer, "greedy", lambda prompts, n, stop: [
+    monkeypatch.setattr(assistant.scorer, "greedy", lambda prompts, n, stop, settled=None: [
         tokenizer(r, add_special_tokens=False)["input_ids"] for r in replies])
     probs = assistant.predict(sets[0][:2])
     np.testing.assert_allclose(probs, [[0, 1, 0], [1 / 3, 1 / 3, 1 / 3]])
     assert assistant.parse_failure_rate == 0.5
+
+
+@pytest.mark.parametrize(("text", "settled"), [
+    ("The best option is Flight 2.", True),
+    ("Flight 1:\ndeparture", True),
+    ("The best option is Flight 2", False),  # could still become Flight 23
+    ("The best option is Flight 7.", False),  # names no option of 3
+    ("I think", False),
+])
+def test_an_answer_is_settled_once_its_option_cannot_change(tiny, text, settled):
+    assistant = LLMAssistant(*tiny, mode="generate")
+    tokens = assistant.tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert assistant._settled(tokens, 3) is settled
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [

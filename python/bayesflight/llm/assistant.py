@@ -116,16 +116,27 @@ class LLMAssistant(Assistant):
     def _generate(self, sets: np.ndarray) -> np.ndarray:
         n, k = sets.shape[:2]
         prompts = self._encode(self.prompt_texts(sets, answer_prefix=False))
-        answers = self.scorer.greedy(prompts, self.max_new_tokens, self.stop_ids)
+        answers = self.scorer.greedy(prompts, self.max_new_tokens, self.stop_ids,
+                                     settled=lambda tokens: self._settled(tokens, k))
         probs = np.full((n, k), 1.0 / k)
         for i, tokens in enumerate(answers):
-            choice = chat.parse_answer(self.tokenizer.decode(tokens, skip_special_tokens=True), k)
+            choice = chat.parse_answer(self._decode(tokens), k)
             self.n_generated += 1
             if choice is None:
                 self.n_parse_failures += 1
             else:
                 probs[i] = np.eye(k)[choice]
         return probs
+
+    def _decode(self, tokens: list[int]) -> str:
+        return self.tokenizer.decode(tokens, skip_special_tokens=True)
+
+    def _settled(self, tokens: list[int], k: int) -> bool:
+        """Whether the answer so far already names its option for good: it names one and does
+        not end in a digit (so no number in it can still grow), hence more text cannot change
+        what ``chat.parse_answer`` reads (the first option named)."""
+        text = self._decode(tokens)
+        return bool(text) and not text[-1].isdigit() and chat.parse_answer(text, k) is not None
 
     def _check_options(self, sets: np.ndarray) -> None:
         if sets.ndim != 3 or sets.shape[-1] != self.domain.n_features or sets.shape[1] < 2:

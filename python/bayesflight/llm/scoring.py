@@ -9,7 +9,7 @@ conversation is only ever encoded once. Prompts are token lists; scores are raw 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -130,33 +130,37 @@ class PrefixScorer:
 
     @torch.inference_mode()
     def greedy(
-        self, prompts: Sequence[Sequence[int]], max_new_tokens: int, stop_ids: Sequence[int]
+        self,
+        prompts: Sequence[Sequence[int]],
+        max_new_tokens: int,
+        stop_ids: Sequence[int],
+        settled: Callable[[list[int]], bool] | None = None,
     ) -> list[list[int]]:
-        """Greedy continuations of every prompt, each cut after its first stop token (with
-        ``use_cache=False``: one prompt at a time from an empty cache)."""
+        """Greedy continuations of every prompt, each cut after its first stop token or as soon
+        as ``settled(tokens so far)`` says more tokens cannot change what is read from it
+        (with ``use_cache=False``: one prompt at a time from an empty cache)."""
         if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be a positive integer, got {max_new_tokens!r}")
         split, size = self._split(prompts)
         stops = set(stop_ids)
-        stop = torch.tensor(sorted(stops), device=self.device)
         results: list[list[int]] = []
         for start in range(0, len(prompts), size):
             chunk = [p[split:] for p in prompts[start:start + size]]
             ids, mask, positions = self._left_pad(chunk, split)
             cache = self._batch_cache(len(chunk), split)
-            done = torch.zeros(len(chunk), dtype=torch.bool, device=self.device)
-            new = []
+            rows: list[list[int]] = [[] for _ in chunk]
+            done = [False] * len(chunk)
             for _ in range(max_new_tokens):
                 logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
                                     cache=cache, use_cache=True, logits_to_keep=1).logits
                 token = logits[:, -1].argmax(-1)
-                new.append(token)
-                done |= torch.isin(token, stop)
-                if bool(done.all()):
+                for i, t in enumerate(token.tolist()):
+                    if not done[i]:
+                        rows[i].append(t)
+                        done[i] = t in stops or (settled is not None and settled(rows[i]))
+                if all(done):
                     break
                 ids, positions = token[:, None], positions[:, -1:] + 1
                 mask = torch.cat([mask, mask.new_ones((len(chunk), 1))], dim=1)
-            for row in torch.stack(new, dim=1).tolist():
-                cut = next((i + 1 for i, t in enumerate(row) if t in stops), len(row))
-                results.append(row[:cut])
+            results.extend(rows)
         return results
