@@ -168,6 +168,29 @@ def test_generate_mode_parses_an_answer(tiny, sets, monkeypatch):
     assert assistant.parse_failure_rate == 0.5
 
 
+def test_first_turn_answers_are_reused_for_later_users(tiny, sets, monkeypatch):
+    heldout, rounds = sets
+    assistant = LLMAssistant(*tiny)
+    first = assistant.predict(heldout[:4])
+    assistant.observe(rounds[0], 0, 1)
+    assistant.reset()
+    monkeypatch.setattr(assistant.scorer, "next_logits", lambda *a: pytest.fail("recomputed"))
+    np.testing.assert_array_equal(assistant.predict(heldout[[3, 0, 0]]), first[[3, 0, 0]])
+
+
+def test_reused_generated_answers_still_count(tiny, sets, monkeypatch):
+    model, tokenizer = tiny
+    assistant = LLMAssistant(model, tokenizer, mode="generate")
+    replies = iter(["Flight 3.", "no idea", "Flight 1!"])
+    monkeypatch.setattr(assistant.scorer, "greedy", lambda prompts, n, stop, settled=None: [
+        tokenizer(next(replies), add_special_tokens=False)["input_ids"] for _ in prompts])
+    np.testing.assert_allclose(assistant.predict(sets[0][[0, 1, 1]]),
+                               [[0, 0, 1], [1 / 3] * 3, [1 / 3] * 3])
+    assistant.reset()
+    np.testing.assert_allclose(assistant.predict(sets[0][[1, 2]]), [[1 / 3] * 3, [1, 0, 0]])
+    assert (assistant.n_generated, assistant.n_parse_failures) == (5, 3)
+
+
 @pytest.mark.parametrize(("text", "settled"), [
     ("The best option is Flight 2.", True),
     ("Flight 1:\ndeparture", True),

@@ -56,6 +56,7 @@ class LLMAssistant(Assistant):
         self.stop_ids = _stop_ids(model, tokenizer)
         self.n_generated = 0
         self.n_parse_failures = 0
+        self._first_answers: dict[bytes, np.ndarray] = {}
         self.reset()
 
     @property
@@ -84,10 +85,31 @@ class LLMAssistant(Assistant):
         single = x.ndim == 2
         sets = x[None] if single else x
         self._check_options(sets)
-        probs = self._score(sets) if self.mode == "score" else self._generate(sets)
+        probs = self._first_turn(sets) if not self.messages else self._ask(sets)
         if self.progress is not None:
             self.progress(len(sets))
         return probs[0] if single else probs
+
+    def _ask(self, sets: np.ndarray) -> np.ndarray:
+        return self._score(sets) if self.mode == "score" else self._generate(sets)
+
+    def _first_turn(self, sets: np.ndarray) -> np.ndarray:
+        """Before any round every user is asked the same questions: answer each option set
+        once per assistant and reuse the answer for later users (the model is deterministic)."""
+        keys = [options.tobytes() for options in sets]
+        fresh = list(dict.fromkeys(k for k in keys if k not in self._first_answers))
+        if fresh:
+            first = {k: i for i, k in reversed(list(enumerate(keys)))}
+            answers = self._ask(sets[[first[k] for k in fresh]])
+            self._first_answers.update(zip(fresh, answers, strict=True))
+        if self.mode == "generate":  # reused answers count too (_generate counted the fresh)
+
+            def failures(ks: list[bytes]) -> int:  # a failed parse predicts uniformly
+                return sum(bool(np.all(self._first_answers[k] == 1 / sets.shape[1])) for k in ks)
+
+            self.n_generated += len(keys) - len(fresh)
+            self.n_parse_failures += failures(keys) - failures(fresh)
+        return np.stack([self._first_answers[k] for k in keys])
 
     def prompt_texts(self, sets: np.ndarray, answer_prefix: bool = True) -> list[str]:
         """The chat-template text of the question about each option set (N, K, F), after the
