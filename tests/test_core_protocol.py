@@ -83,6 +83,21 @@ def test_the_papers_protocol_for_all_624_users() -> None:
     assert mean[0] < 0.5 < 0.75 < mean[-1]  # the paper: about 0.4 before, about 0.8 after
 
 
+@pytest.mark.parametrize(("n_features", "levels"),
+                         [(5, ref.DEFAULT_LEVELS), (6, (2.0, 0.0, -1.0, 0.5))])
+def test_grids_larger_than_one_work_block_match_the_reference(
+        n_features: int, levels: tuple[float, ...]) -> None:
+    grid = HypothesisGrid(n_features, levels)  # 3124 and 4095 rows: split across threads
+    rng = np.random.default_rng(5)
+    users = grid.weights[rng.integers(len(grid), size=4)]
+    rounds = rng.integers(0, 11, size=(4, 3, 3, n_features)) / 10
+    heldout = rng.integers(0, 11, size=(10, 3, n_features)) / 10
+    out = run_protocol(grid, users, rounds, heldout, n_threads=2)
+    accuracy, round_predictive = ref.evaluate_bayesian(grid.weights, users, rounds, heldout)
+    np.testing.assert_allclose(out.heldout_accuracy, accuracy, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(out.round_predictive, round_predictive, rtol=1e-12, atol=0)
+
+
 def test_given_choices_equal_to_the_default_change_nothing() -> None:
     grid = HypothesisGrid(3)
     rng = np.random.default_rng(1)

@@ -26,12 +26,30 @@ constexpr std::size_t kMaxLikelihoodTableBytes = std::size_t{256} << 20;
 // Hypotheses per task when tabulating.
 constexpr std::size_t kRowBlock = 2048;
 
+inline void prefetch(const void* address) {
+#if defined(__GNUC__) || defined(__clang__)
+  __builtin_prefetch(address);
+#else
+  (void)address;
+#endif
+}
+
+// Rounds are counted in 16 bits.
+constexpr std::size_t kMaxRounds = 65535;
+
 // Per-thread buffers, sized on first use.
 struct Scratch {
   bool ready = false;
-  std::vector<std::uint32_t> survivors;  // M
-  std::vector<std::uint8_t> tally;       // (K2 - 1) x N byte counters
-  std::vector<std::uint32_t> counts;     // N x K2
+  // deterministic: the hypotheses that survive round 1, how many rounds each survives, and
+  // the positions (in those two lists) of the hypotheses still alive
+  std::vector<std::uint8_t> round_best;  // M: each hypothesis's choice in round 1
+  std::vector<std::uint32_t> first;      // M
+  std::vector<std::uint16_t> depth;      // M
+  std::vector<std::uint32_t> live;       // M
+  std::vector<std::size_t> stage_size;   // R + 1: hypotheses alive after each round
+  std::vector<std::uint8_t> tally;       // (R + 1) x (K2 - 1) x N byte counters
+  std::vector<std::uint8_t> touched;     // R + 1 flags: which tallies hold counts
+  std::vector<std::uint32_t> counts;     // (R + 1) x N x K2
   std::vector<double> predictive;        // N x K2
   std::vector<std::int64_t> truth;       // N
   std::vector<double> log_posterior;     // M
@@ -60,7 +78,9 @@ class ProtocolRun {
   void run_probabilistic(Scratch& s, std::size_t u);
   int choice_of(std::size_t u, std::size_t r) const;
   void round_outputs(std::size_t u, std::size_t r, const double* predictive) const;
-  void count_heldout(Scratch& s, std::size_t n_survivors) const;
+  void count_heldout(Scratch& s, const std::uint32_t* rows, const std::uint16_t* depth,
+                     std::size_t n_rows, std::size_t n_depths) const;
+  void heldout_from_counts(Scratch& s, std::size_t stage) const;
   void heldout_predictive(Scratch& s, const double* log_posterior) const;
   void softmax_row(std::size_t h, double* out) const;
   void heldout_outputs(Scratch& s, std::size_t u, std::size_t stage,
@@ -79,6 +99,9 @@ class ProtocolRun {
 };
 
 void ProtocolRun::check() const {
+  if (R_ > kMaxRounds)
+    throw std::invalid_argument("rounds must have at most " + std::to_string(kMaxRounds) +
+                                " rounds per user, got " + std::to_string(R_));
   if (K_ < kMinOptions || K_ > kMaxOptions)
     throw std::invalid_argument("rounds must have between 2 and 255 options per set, got " +
                                 std::to_string(K_));
@@ -100,9 +123,14 @@ void ProtocolRun::prepare(Scratch& s) const {
   s.truth.assign(N_, 0);
   s.predictive.assign(N_ * K2_, 0.0);
   if (model_.kind == ChoiceKind::kDeterministic) {
-    s.survivors.assign(M_, 0);
-    s.tally.assign(N_ * (K2_ > 0 ? K2_ - 1 : 0), 0);
-    s.counts.assign(N_ * K2_, 0);
+    s.round_best.assign(M_, 0);
+    s.first.assign(M_, 0);
+    s.depth.assign(M_, 0);
+    s.live.assign(M_, 0);
+    s.stage_size.assign(R_ + 1, 0);
+    s.tally.assign((R_ + 1) * N_ * (K2_ > 0 ? K2_ - 1 : 0), 0);
+    s.touched.assign(R_ + 1, 0);
+    s.counts.assign((R_ + 1) * N_ * K2_, 0);
     return;
   }
   s.log_posterior.assign(M_, 0.0);
@@ -132,8 +160,10 @@ void ProtocolRun::tabulate() {
   Scratch s;
   prepare(s);
   if (model_.kind == ChoiceKind::kDeterministic) {
-    for (std::size_t h = 0; h < M_; ++h) s.survivors[h] = static_cast<std::uint32_t>(h);
-    count_heldout(s, M_);
+    for (std::size_t h = 0; h < M_; ++h) s.first[h] = static_cast<std::uint32_t>(h);
+    count_heldout(s, s.first.data(), nullptr, M_, 1);
+    s.stage_size[0] = M_;
+    heldout_from_counts(s, 0);
   } else {
     std::fill(s.log_posterior.begin(), s.log_posterior.end(),
               -std::log(static_cast<double>(M_)));
@@ -168,33 +198,61 @@ void ProtocolRun::round_outputs(std::size_t u, std::size_t r, const double* pred
   out_.round_recommendations[i] = recommend_from(predictive, K_);
 }
 
-// counts[n][k]: how many of the first n_survivors survivors choose option k on held-out set n;
-// then the predictive counts / n_survivors (the posterior is uniform on the survivors).
-void ProtocolRun::count_heldout(Scratch& s, std::size_t n_survivors) const {
-  std::fill(s.counts.begin(), s.counts.end(), 0u);
-  const std::uint8_t* best = best_.data();
+// counts[d][n][k] for k < K2 - 1: how many of the listed hypotheses (rows) of depth d (0 for
+// all when depth is null) choose option k on held-out set n. The rows' held-out choices are
+// summed in byte counters, flushed every 255 rows, so the inner loop is a vectorised
+// compare-and-add over the N sets.
+void ProtocolRun::count_heldout(Scratch& s, const std::uint32_t* rows,
+                                const std::uint16_t* depth, std::size_t n_rows,
+                                std::size_t n_depths) const {
   const std::size_t N = N_;
-  for (std::size_t start = 0; start < n_survivors; start += 255) {  // byte counters overflow at 256
-    const std::size_t stop = std::min(n_survivors, start + 255);
-    std::fill(s.tally.begin(), s.tally.end(), std::uint8_t{0});
+  const std::size_t planes = static_cast<std::size_t>(K2_ - 1);
+  std::fill(s.counts.begin(), s.counts.begin() + n_depths * N * K2_, 0u);
+  const std::uint8_t* best = best_.data();
+  constexpr std::size_t kAhead = 8;  // rows are scattered: fetch them early
+  for (std::size_t start = 0; start < n_rows; start += 255) {
+    const std::size_t stop = std::min(n_rows, start + 255);
     for (std::size_t i = start; i < stop; ++i) {
-      const std::uint8_t* row = best + static_cast<std::size_t>(s.survivors[i]) * N;
-      for (int k = 0; k + 1 < K2_; ++k) {
-        std::uint8_t* tally = s.tally.data() + k * N;
+      if (i + kAhead < n_rows) {
+        const std::uint8_t* ahead = best + static_cast<std::size_t>(rows[i + kAhead]) * N;
+        for (std::size_t b = 0; b < N; b += 64) prefetch(ahead + b);
+      }
+      const std::size_t d = depth ? depth[i] : 0;
+      if (!s.touched[d]) {
+        s.touched[d] = 1;
+        std::fill_n(s.tally.begin() + d * planes * N, planes * N, std::uint8_t{0});
+      }
+      const std::uint8_t* row = best + static_cast<std::size_t>(rows[i]) * N;
+      std::uint8_t* tally = s.tally.data() + d * planes * N;
+      for (std::size_t k = 0; k < planes; ++k, tally += N) {
         const std::uint8_t option = static_cast<std::uint8_t>(k);
         for (std::size_t n = 0; n < N; ++n)
           tally[n] = static_cast<std::uint8_t>(tally[n] + (row[n] == option));
       }
     }
-    for (int k = 0; k + 1 < K2_; ++k)
-      for (std::size_t n = 0; n < N; ++n) s.counts[n * K2_ + k] += s.tally[k * N + n];
+    for (std::size_t d = 0; d < n_depths; ++d) {
+      if (!s.touched[d]) continue;
+      s.touched[d] = 0;
+      const std::uint8_t* tally = s.tally.data() + d * planes * N;
+      std::uint32_t* counts = s.counts.data() + d * N * K2_;
+      for (std::size_t k = 0; k < planes; ++k)
+        for (std::size_t n = 0; n < N; ++n) counts[n * K2_ + k] += tally[k * N + n];
+    }
   }
-  const double total = static_cast<double>(n_survivors);
-  for (std::size_t n = 0; n < N; ++n) {
-    std::uint32_t rest = static_cast<std::uint32_t>(n_survivors);
-    for (int k = 0; k + 1 < K2_; ++k) rest -= s.counts[n * K2_ + k];
-    s.counts[n * K2_ + K2_ - 1] = rest;
-    for (int k = 0; k < K2_; ++k) s.predictive[n * K2_ + k] = s.counts[n * K2_ + k] / total;
+}
+
+// The predictive at one stage from its counts (the posterior is uniform on the survivors).
+void ProtocolRun::heldout_from_counts(Scratch& s, std::size_t stage) const {
+  const std::uint32_t* counts = s.counts.data() + stage * N_ * K2_;
+  const std::size_t size = s.stage_size[stage];
+  const double total = static_cast<double>(size);
+  for (std::size_t n = 0; n < N_; ++n) {
+    std::size_t rest = size;
+    for (int k = 0; k + 1 < K2_; ++k) {
+      rest -= counts[n * K2_ + k];
+      s.predictive[n * K2_ + k] = counts[n * K2_ + k] / total;
+    }
+    s.predictive[n * K2_ + K2_ - 1] = static_cast<double>(rest) / total;
   }
 }
 
@@ -260,39 +318,63 @@ void ProtocolRun::run_user(Scratch& s, std::size_t u) {
     run_probabilistic(s, u);
 }
 
+// Round 1 runs over the whole grid; later rounds only over the survivors, each remembering
+// how many rounds it survived; the held-out choices of all round-1 survivors are then counted
+// in one pass, by depth, and stage r's counts are the sum over depths >= r.
 void ProtocolRun::run_deterministic(Scratch& s, std::size_t u) {
-  std::size_t n_survivors = M_;
-  bool everyone = true;  // survivors is the whole grid, not yet listed
   std::vector<double> utility(K_), predictive(K_);
   std::vector<std::size_t> counts(K_);
+  std::size_t n_first = 0, n_live = 0;
   for (std::size_t r = 0; r < R_; ++r) {
     const double* x = in_.rounds + (u * R_ + r) * K_ * F_;
     const int c = choice_of(u, r);
     out_.choices[u * R_ + r] = c;
     std::fill(counts.begin(), counts.end(), 0);
-    std::size_t kept = 0;  // survivors are compacted in place: kept never passes the reader
-    auto visit = [&](std::size_t h, const double* utilities) {
-      const int b = best_option(utilities, K_);
-      ++counts[b];
-      if (b == c) s.survivors[kept++] = static_cast<std::uint32_t>(h);
-    };
-    if (everyone) {
-      grid_.for_each_utilities(x, K_, 0, M_, visit);
+    std::size_t kept = 0;
+    if (r == 0) {
+      grid_.best_options(x, K_, 0, M_, s.round_best.data(), 1);
+      for (std::size_t h = 0; h < M_; ++h) {
+        const int b = s.round_best[h];
+        ++counts[b];
+        s.first[kept] = static_cast<std::uint32_t>(h);  // kept only if b == c
+        kept += b == c ? 1 : 0;
+      }
+      for (std::size_t i = 0; i < kept; ++i) {
+        s.depth[i] = 1;
+        s.live[i] = static_cast<std::uint32_t>(i);
+      }
+      n_first = kept;
     } else {
-      for (std::size_t i = 0; i < n_survivors; ++i) {
-        const std::size_t h = s.survivors[i];
-        for (int k = 0; k < K_; ++k) utility[k] = dot(grid_.row(h), x + k * F_, F_);
-        visit(h, utility.data());
+      const ScaledOptions scaled(grid_, x, K_);
+      for (std::size_t i = 0; i < n_live; ++i) {  // kept never passes i: compact in place
+        const std::uint32_t p = s.live[i];
+        scaled.utilities(s.first[p], utility.data());
+        const int b = best_option(utility.data(), K_);
+        ++counts[b];
+        if (b == c) {
+          ++s.depth[p];
+          s.live[kept++] = p;
+        }
       }
     }
-    for (int k = 0; k < K_; ++k)
-      predictive[k] = static_cast<double>(counts[k]) / static_cast<double>(n_survivors);
+    const double alive = static_cast<double>(r == 0 ? M_ : n_live);
+    for (int k = 0; k < K_; ++k) predictive[k] = static_cast<double>(counts[k]) / alive;
     round_outputs(u, r, predictive.data());
     if (kept == 0) throw ImpossibleObservation("", u, r);
-    n_survivors = kept;
-    everyone = false;
-    if (N_ > 0) count_heldout(s, n_survivors);
-    heldout_outputs(s, u, r + 1, s.predictive.data());
+    n_live = kept;
+    s.stage_size[r + 1] = kept;
+  }
+  if (N_ > 0 && R_ > 0) {
+    count_heldout(s, s.first.data(), s.depth.data(), n_first, R_ + 1);
+    for (std::size_t d = R_; d-- > 1;) {
+      std::uint32_t* counts_d = s.counts.data() + d * N_ * K2_;
+      const std::uint32_t* deeper = counts_d + N_ * K2_;
+      for (std::size_t j = 0; j < N_ * K2_; ++j) counts_d[j] += deeper[j];
+    }
+  }
+  for (std::size_t r = 1; r <= R_; ++r) {
+    if (N_ > 0) heldout_from_counts(s, r);
+    heldout_outputs(s, u, r, s.predictive.data());
   }
 }
 

@@ -29,6 +29,9 @@ class Grid {
   // Row-major (size() x n_features()) weights.
   const double* weights() const { return weights_.data(); }
   const double* row(std::size_t h) const { return weights_.data() + h * n_features_; }
+  // Row-major (size() x n_features()) level indices: weights()[i] == levels()[digits()[i]].
+  // Eight times smaller than the weights, so gathering scattered rows stays in cache.
+  const std::uint8_t* digits() const { return digits_.data(); }
 
   // Calls visit(h, u) for h in [begin, end) with u[k] = w_h . x_k (K = n_options) for the
   // option set x (K x F). Walks the grid as an odometer, reusing the partial sums of the
@@ -39,7 +42,8 @@ class Grid {
                           std::size_t end, Visit&& visit) const;
 
   // The deterministic choice of every hypothesis in [begin, end) on one option set, written
-  // to out[(h - begin) * stride].
+  // to out[(h - begin) * stride]; the same choices as for_each_utilities + best_option,
+  // computed many rows at a time.
   void best_options(const double* options, int n_options, std::size_t begin, std::size_t end,
                     std::uint8_t* out, std::size_t stride) const;
 
@@ -50,6 +54,49 @@ class Grid {
   std::size_t full_size_;  // levels^features
   std::size_t zero_row_;   // index of the all-zero row in the full product; full_size_ if none
   std::vector<double> weights_;
+  std::vector<std::uint8_t> digits_;
+};
+
+// Utilities of any hypothesis on one option set from the grid's level indices: a table of
+// level * x products, summed in the order of dot(), hence bit-identical to it.
+class ScaledOptions {
+ public:
+  ScaledOptions(const Grid& grid, const double* options, int n_options);
+  // u[k] = w_h . x_k for k < K.
+  void utilities(std::size_t h, double* u) const {
+    switch (K_) {  // the usual sizes keep their sums in registers
+      case 2: return sum<2>(h, u);
+      case 3: return sum<3>(h, u);
+      case 4: return sum<4>(h, u);
+      default: return sum<0>(h, u);
+    }
+  }
+
+ private:
+  // KC options (0: any number, summed one option at a time).
+  template <int KC>
+  void sum(std::size_t h, double* u) const {
+    const std::uint8_t* d = grid_.digits() + h * F_;
+    const double* scaled = scaled_.data();
+    if constexpr (KC == 0) {
+      for (int k = 0; k < K_; ++k) {
+        double s = 0.0;
+        for (int f = 0; f < F_; ++f) s += scaled[(f * L_ + d[f]) * K_ + k];
+        u[k] = s;
+      }
+    } else {
+      double acc[KC] = {};
+      for (int f = 0; f < F_; ++f) {
+        const double* t = scaled + (f * L_ + d[f]) * KC;
+        for (int k = 0; k < KC; ++k) acc[k] += t[k];
+      }
+      for (int k = 0; k < KC; ++k) u[k] = acc[k];
+    }
+  }
+
+  const Grid& grid_;
+  int F_, L_, K_;
+  std::vector<double> scaled_;  // scaled_[(f * L + l) * K + k] = levels[l] * x[k][f]
 };
 
 template <class Visit>
