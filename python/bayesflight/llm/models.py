@@ -23,6 +23,7 @@ from typing import Any
 from ..fileio import atomic_open, write_json
 
 ADAPTER_CONFIG = "adapter_config.json"
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
 
 
 @dataclass(frozen=True)
@@ -268,6 +269,9 @@ def _load_full(name_or_path: str, dtype) -> tuple[Any, Any, str]:
         if not (source / "config.json").is_file():
             raise ValueError(f"model directory {source} has no config.json (nor "
                              f"{ADAPTER_CONFIG}): not a model")
+        if not any((source / f).is_file() for f in TOKENIZER_FILES):
+            raise ValueError(f"model directory {source} has no tokenizer (none of "
+                             f"{', '.join(TOKENIZER_FILES)})")
     else:
         source = name_or_path
     identity = model_identity(name_or_path)
@@ -275,6 +279,8 @@ def _load_full(name_or_path: str, dtype) -> tuple[Any, Any, str]:
         tokenizer = _load_tokenizer(source, identity)
         model = AutoModelForCausalLM.from_pretrained(str(source), dtype=dtype)
     except OSError as err:
+        if isinstance(source, Path):
+            raise ValueError(f"model directory {source} could not be loaded: {err}") from err
         raise ValueError(
             f"unknown model {name_or_path!r}: not an embedded model {sorted(EMBEDDED)}, not a "
             f"local directory, and not loadable as a hub id offline ({err})") from err
