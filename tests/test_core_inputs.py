@@ -160,6 +160,7 @@ HELDOUT = X[None]
     ({"return_heldout_predictive": "yes"}, TypeError, "return_heldout_predictive"),
     ({"n_threads": -1}, ValueError, "n_threads"),
     ({"n_threads": 1.5}, ValueError, "n_threads"),
+    ({"n_threads": 10**6}, ValueError, "n_threads"),
 ])
 def test_bad_protocol_arguments(kwargs: dict, error: type, match: str) -> None:
     arguments = {"grid": GRID, "user_weights": USERS, "rounds": ROUNDS, "heldout": HELDOUT}

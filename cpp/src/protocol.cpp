@@ -1,7 +1,9 @@
 // The batched protocol. Deterministic users keep the list of surviving hypotheses (the posterior
-// is uniform on it), so each round touches only the survivors; softmax and epsilon users keep an
-// exact log-posterior over the whole grid. What does not depend on the user is computed once:
-// every hypothesis's choice on every held-out set, and the predictive before any round.
+// is uniform on it): round 1 runs over the whole grid, later rounds over the survivors, and the
+// held-out choices of the round-1 survivors are counted once, bucketed by how many rounds each
+// survives. Softmax and epsilon users keep an exact log-posterior over the whole grid. What does
+// not depend on the user is computed once: every hypothesis's choice on every held-out set, and
+// the predictive before any round.
 #include "bayesflight/protocol.hpp"
 
 #include <algorithm>
@@ -415,15 +417,17 @@ void ProtocolRun::run_probabilistic(Scratch& s, std::size_t u) {
 void ProtocolRun::run() {
   check();
   tabulate();
-  std::vector<Scratch> scratch(threads_);
+  const std::size_t U = in_.n_users;
+  const std::size_t chunk =
+      std::clamp<std::size_t>(U / (static_cast<std::size_t>(threads_) * 16), 1, 256);
+  const std::size_t n_chunks = std::max<std::size_t>(1, (U + chunk - 1) / chunk);
+  const int threads = static_cast<int>(std::min<std::size_t>(threads_, n_chunks));
+  std::vector<Scratch> scratch(threads);
   std::mutex bad_mutex;
   std::size_t bad_user = std::numeric_limits<std::size_t>::max();
   std::size_t bad_round = 0;
   std::atomic<std::size_t> first_bad{bad_user};
-  const std::size_t U = in_.n_users;
-  const std::size_t chunk =
-      std::clamp<std::size_t>(U / (static_cast<std::size_t>(threads_) * 16), 1, 256);
-  parallel_for(U, chunk, threads_, [&](int thread, std::size_t begin, std::size_t end) {
+  parallel_for(U, chunk, threads, [&](int thread, std::size_t begin, std::size_t end) {
     for (std::size_t u = begin; u < end && u < first_bad.load(); ++u) {
       try {
         run_user(scratch[thread], u);

@@ -22,6 +22,7 @@ from .reference import CHOICE_MODELS, DEFAULT_LEVELS, ChoiceModel
 # log-likelihoods could overflow to inf and the maths would turn into NaN.
 MAX_UTILITY_SCALE = 1e150
 MAX_OPTIONS = _core.MAX_OPTIONS
+MAX_THREADS = 4096
 
 
 class HypothesisGrid:
@@ -228,8 +229,9 @@ def run_protocol(
     picked = None if choices is None else _choice_array(choices, x.shape[:3])
     if not isinstance(return_heldout_predictive, (bool, np.bool_)):
         raise TypeError("return_heldout_predictive must be a bool")
-    if not _is_integer(n_threads) or n_threads < 0:
-        raise ValueError(f"n_threads must be an integer >= 0 (0: every core), got {n_threads!r}")
+    if not _is_integer(n_threads) or not 0 <= n_threads <= MAX_THREADS:
+        raise ValueError(f"n_threads must be an integer in [0, {MAX_THREADS}] (0: every core), "
+                         f"got {n_threads!r}")
     out = _core.run_protocol(grid._core, *_model_arguments(model), w, x, held, picked,
                              bool(return_heldout_predictive), int(n_threads))
     return ProtocolArrays(**out)
