@@ -42,9 +42,9 @@ constexpr std::size_t kMaxRounds = 65535;
 // Per-thread buffers, sized on first use.
 struct Scratch {
   bool ready = false;
+  std::vector<std::uint8_t> round_best;  // M: each hypothesis's deterministic choice this round
   // deterministic: the hypotheses that survive round 1, how many rounds each survives, and
   // the positions (in those two lists) of the hypotheses still alive
-  std::vector<std::uint8_t> round_best;  // M: each hypothesis's choice in round 1
   std::vector<std::uint32_t> first;      // M
   std::vector<std::uint16_t> depth;      // M
   std::vector<std::uint32_t> live;       // M
@@ -54,9 +54,12 @@ struct Scratch {
   std::vector<std::uint32_t> counts;     // (R + 1) x N x K2
   std::vector<double> predictive;        // N x K2
   std::vector<std::int64_t> truth;       // N
+  // softmax and epsilon: the log-posterior and posterior, each hypothesis's likelihood of
+  // every option this round and log-likelihood of the revealed one
   std::vector<double> log_posterior;     // M
-  std::vector<double> log_lik;           // M x K
   std::vector<double> prob;              // M
+  std::vector<double> lik;               // M x K
+  std::vector<double> chosen_log_lik;    // M
   std::vector<double> lik_row;           // N x K2
   std::vector<CompensatedSum> mass;      // N x K2
 };
@@ -83,7 +86,7 @@ class ProtocolRun {
   void count_heldout(Scratch& s, const std::uint32_t* rows, const std::uint16_t* depth,
                      std::size_t n_rows, std::size_t n_depths) const;
   void heldout_from_counts(Scratch& s, std::size_t stage) const;
-  void heldout_predictive(Scratch& s, const double* log_posterior) const;
+  void heldout_predictive(Scratch& s) const;
   void softmax_row(std::size_t h, double* out) const;
   void heldout_outputs(Scratch& s, std::size_t u, std::size_t stage,
                        const double* predictive) const;
@@ -136,8 +139,10 @@ void ProtocolRun::prepare(Scratch& s) const {
     return;
   }
   s.log_posterior.assign(M_, 0.0);
-  s.log_lik.assign(M_ * K_, 0.0);
   s.prob.assign(M_, 0.0);
+  s.lik.assign(M_ * K_, 0.0);
+  s.chosen_log_lik.assign(M_, 0.0);
+  s.round_best.assign(M_, 0);
   s.lik_row.assign(N_ * K2_, 0.0);
   s.mass.assign(N_ * K2_, CompensatedSum{});
 }
@@ -167,9 +172,8 @@ void ProtocolRun::tabulate() {
     s.stage_size[0] = M_;
     heldout_from_counts(s, 0);
   } else {
-    std::fill(s.log_posterior.begin(), s.log_posterior.end(),
-              -std::log(static_cast<double>(M_)));
-    heldout_predictive(s, s.log_posterior.data());
+    std::fill(s.prob.begin(), s.prob.end(), std::exp(-std::log(static_cast<double>(M_))));
+    heldout_predictive(s);
   }
   prior_predictive_ = s.predictive;
 }
@@ -258,9 +262,9 @@ void ProtocolRun::heldout_from_counts(Scratch& s, std::size_t stage) const {
   }
 }
 
-// The held-out predictive of a softmax or epsilon belief, into s.predictive.
-void ProtocolRun::heldout_predictive(Scratch& s, const double* log_posterior) const {
-  for (std::size_t h = 0; h < M_; ++h) s.prob[h] = std::exp(log_posterior[h]);
+// The held-out predictive of a softmax or epsilon belief with posterior s.prob, into
+// s.predictive.
+void ProtocolRun::heldout_predictive(Scratch& s) const {
   std::fill(s.mass.begin(), s.mass.end(), CompensatedSum{});
   const std::size_t NK = N_ * K2_;
   if (model_.kind == ChoiceKind::kEpsilon) {
@@ -380,36 +384,70 @@ void ProtocolRun::run_deterministic(Scratch& s, std::size_t u) {
   }
 }
 
+// The reference's maths with fewer transcendental calls: the softmax likelihoods come from
+// the exponentials that normalise them, the epsilon ones are two constants, and the posterior
+// is exp(lp - top) / sum, the terms of its own normalisation. Each differs from the
+// reference's exp(log(.)) by a few units in the last place.
 void ProtocolRun::run_probabilistic(Scratch& s, std::size_t u) {
   std::vector<double>& lp = s.log_posterior;
   std::fill(lp.begin(), lp.end(), -std::log(static_cast<double>(M_)));
+  std::fill(s.prob.begin(), s.prob.end(), std::exp(lp[0]));
   std::vector<CompensatedSum> mass(K_);
-  std::vector<double> predictive(K_);
+  std::vector<double> predictive(K_), z(K_);
+  const double eps = model_.epsilon;
+  const double log_hit = std::log((1.0 - eps) * 1.0 + eps / K_);
+  const double log_miss = std::log((1.0 - eps) * 0.0 + eps / K_);
+  const double hit = std::exp(log_hit), miss = std::exp(log_miss);
   for (std::size_t r = 0; r < R_; ++r) {
     const double* x = in_.rounds + (u * R_ + r) * K_ * F_;
     const int c = choice_of(u, r);
     out_.choices[u * R_ + r] = c;
-    double* ll = s.log_lik.data();
-    grid_.for_each_utilities(x, K_, 0, M_, [&](std::size_t h, const double* utilities) {
-      log_likelihood(model_, utilities, K_, ll + h * K_);
-    });
-    mass.assign(K_, CompensatedSum{});
-    for (std::size_t h = 0; h < M_; ++h) {
-      const double p = std::exp(lp[h]);
-      for (int k = 0; k < K_; ++k) mass[k].add(p * std::exp(ll[h * K_ + k]));
+    double* lik = s.lik.data();
+    double* chosen = s.chosen_log_lik.data();
+    if (model_.kind == ChoiceKind::kSoftmax) {
+      grid_.for_each_utilities(x, K_, 0, M_, [&](std::size_t h, const double* utilities) {
+        double top = model_.beta * utilities[0];
+        for (int k = 0; k < K_; ++k) {
+          z[k] = model_.beta * utilities[k];
+          top = z[k] > top ? z[k] : top;
+        }
+        double total = 0.0;
+        for (int k = 0; k < K_; ++k) {
+          lik[h * K_ + k] = std::exp(z[k] - top);
+          total += lik[h * K_ + k];
+        }
+        for (int k = 0; k < K_; ++k) lik[h * K_ + k] /= total;
+        chosen[h] = z[c] - (top + std::log(total));
+      });
+    } else {
+      grid_.best_options(x, K_, 0, M_, s.round_best.data(), 1);
+      for (std::size_t h = 0; h < M_; ++h) {
+        const int b = s.round_best[h];
+        for (int k = 0; k < K_; ++k) lik[h * K_ + k] = k == b ? hit : miss;
+        chosen[h] = b == c ? log_hit : log_miss;
+      }
     }
+    mass.assign(K_, CompensatedSum{});
+    for (std::size_t h = 0; h < M_; ++h)
+      for (int k = 0; k < K_; ++k) mass[k].add(s.prob[h] * lik[h * K_ + k]);
     for (int k = 0; k < K_; ++k) predictive[k] = mass[k].sum;
     round_outputs(u, r, predictive.data());
     double top = -INFINITY;
     for (std::size_t h = 0; h < M_; ++h) {
-      lp[h] += ll[h * K_ + c];
+      lp[h] += chosen[h];
       top = lp[h] > top ? lp[h] : top;
     }
     CompensatedSum total;
-    for (std::size_t h = 0; h < M_; ++h) total.add(std::exp(lp[h] - top));
+    for (std::size_t h = 0; h < M_; ++h) {
+      s.prob[h] = std::exp(lp[h] - top);
+      total.add(s.prob[h]);
+    }
     const double log_norm = top + std::log(total.sum);
-    for (std::size_t h = 0; h < M_; ++h) lp[h] -= log_norm;
-    if (N_ > 0) heldout_predictive(s, lp.data());
+    for (std::size_t h = 0; h < M_; ++h) {
+      lp[h] -= log_norm;
+      s.prob[h] /= total.sum;
+    }
+    if (N_ > 0) heldout_predictive(s);
     heldout_outputs(s, u, r + 1, s.predictive.data());
   }
 }
