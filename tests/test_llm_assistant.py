@@ -10,6 +10,7 @@ from bayesflight import chat
 from bayesflight.domains import FLIGHT, HOTEL
 from bayesflight.llm import load_model
 from bayesflight.llm.assistant import LLMAssistant, option_tokens
+from bayesflight.llm.scoring import common_prefix_length
 from tiny_models import make_tiny_model
 
 
@@ -224,3 +225,13 @@ def test_tokenizer_without_chat_template(tiny):
     bare.chat_template = None
     with pytest.raises(ValueError, match="chat template"):
         LLMAssistant(model, bare)
+
+
+@pytest.mark.parametrize(("seqs", "n"), [
+    ([[1, 2, 3], [1, 2, 4], [1, 2]], 2),
+    ([[1, 2, 3]], 3),
+    ([[5], [6]], 0),
+    ([], 0),
+])
+def test_common_prefix_length(seqs, n):
+    assert common_prefix_length(seqs) == n

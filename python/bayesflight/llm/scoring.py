@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
+from transformers import DynamicCache
 
 
 def common_prefix_length(seqs: Sequence[Sequence[int]]) -> int:
@@ -49,15 +50,9 @@ class PrefixScorer:
         self._tokens: list[int] = []
         self._cache = None
 
-    def reset(self) -> None:
-        """Drop the cached prefix (memory); later calls rebuild it."""
-        self._tokens, self._cache = [], None
-
     @torch.inference_mode()
     def _extend_prefix(self, tokens: list[int]) -> None:
         """Make the kept cache hold exactly ``tokens``: crop what differs, encode the rest."""
-        from transformers import DynamicCache
-
         keep = common_prefix_length([self._tokens, tokens])
         if self._cache is None or keep == 0:
             self._cache, self._tokens, keep = DynamicCache(config=self.model.config), [], 0
@@ -72,8 +67,6 @@ class PrefixScorer:
     def _batch_cache(self, batch: int, split: int):
         """A copy of the prefix cache (its first ``split`` tokens) repeated ``batch`` times;
         the forward extends the copy, never the kept cache."""
-        from transformers import DynamicCache
-
         if split == 0:
             return DynamicCache(config=self.model.config)
         data = [(layer.keys.expand(batch, -1, -1, -1), layer.values.expand(batch, -1, -1, -1))
