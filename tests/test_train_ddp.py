@@ -28,11 +28,10 @@ def test_two_gloo_processes_match_one_process_with_the_doubled_batch(tmp_path):
               "--lr", "5e-3", "--epochs", "2", "--checkpoint-every", "3", "--no-progress"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(
         [str(Path(__file__).parents[1] / "python"), os.environ.get("PYTHONPATH", "")])}
-    run = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         "-m", "bayesflight.cli", "train", *common, "--out", str(tmp_path / "two"),
-         "--batch-size", "1", "--grad-accum", "2"],
-        env=env, capture_output=True, text=True, timeout=300)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc_per_node", "2", "-m", "bayesflight.cli", "train", *common,
+               "--out", str(tmp_path / "two"), "--batch-size", "1", "--grad-accum", "2"]
+    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "of 1 x 2 x 2 dialogues" in run.stderr  # batch x accumulation x processes
     one = train(TrainConfig(data=str(data), model=str(model), out=str(tmp_path / "one"),
@@ -44,3 +43,7 @@ def test_two_gloo_processes_match_one_process_with_the_doubled_batch(tmp_path):
     mine, theirs = (load_file(str(p / "adapter_model.safetensors")) for p in (two, one))
     for name in theirs:
         torch.testing.assert_close(mine[name], theirs[name], rtol=1e-4, atol=1e-6)
+    # A refusal (the directory holds a run now) stops every process, not only the first.
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode != 0
+    assert again.stderr.count("already holds a training run") == 2

@@ -54,9 +54,11 @@ def train(config: TrainConfig) -> Path:
 
 def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
     out = Path(config.out)
-    if dist.is_main:
-        _claim(out, config)
+    fresh = _check_out(out, config)  # every process: a refusal must stop them all
     dist.barrier()
+    if dist.is_main and fresh:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / CONFIG_FILE, config.to_dict())
     if (out / SUMMARY_FILE).is_file():
         _log(dist, f"train: {out} holds a finished run; nothing to do")
         return out
@@ -126,7 +128,7 @@ def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
                                          config.batch_size)]
         n_ce, n_answers = dist.sum([sum(len(b.ce_index) for b in passes),
                                     sum(len(b.answer_index) for b in passes)])
-        sums = torch.zeros(4, dtype=torch.float64)
+        sums = torch.zeros(4, dtype=torch.float64, device=dist.device)  # ce, kl, nll, agree
         n_tokens = n_padded = 0
         for j, batch in enumerate(passes):
             batch = batch.to(dist.device)
@@ -141,7 +143,7 @@ def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
                 loss = objective(terms, n_ce, n_answers, config.target, config.soft_weight)
                 (loss * dist.world_size).backward()  # DDP averages gradients over processes
             sums += torch.stack([terms.ce.detach(), terms.kl.detach(), terms.answer_nll,
-                                 terms.agree]).double().cpu()
+                                 terms.agree]).double()
             n_tokens += batch.n_tokens
             n_padded += batch.input_ids.numel()
         grad_norm = torch.nn.utils.clip_grad_norm_(
@@ -194,8 +196,8 @@ def _compute_dtype(name: str, device: torch.device) -> torch.dtype:
     return torch.bfloat16 if name == "bf16" else torch.float32
 
 
-def _claim(out: Path, config: TrainConfig) -> None:
-    """Make ``out`` this run's directory: new, or the same run's when resuming."""
+def _check_out(out: Path, config: TrainConfig) -> bool:
+    """Whether ``out`` is new for this run (True) or this run's to resume (False); else raise."""
     saved = out / CONFIG_FILE
     if saved.is_file():
         if not config.resume:
@@ -205,11 +207,10 @@ def _claim(out: Path, config: TrainConfig) -> None:
         if differences:
             raise ValueError(f"cannot resume {out} with other settings: "
                              + "; ".join(differences))
-        return
+        return False
     if out.is_dir() and any(out.iterdir()):
         raise ValueError(f"--out {out} is not empty and holds no training run")
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(saved, config.to_dict())
+    return True
 
 
 def _keep_metrics(path: Path, step: int) -> None:

@@ -3,6 +3,7 @@ every weight (full fine-tuning)."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -64,7 +65,10 @@ def prepare(model: Any, config: TrainConfig) -> Any:
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
                       lora_dropout=config.lora_dropout, target_modules=targets,
                       bias="none", task_type="CAUSAL_LM")
-    return get_peft_model(model, lora)
+    with warnings.catch_warnings():  # PEFT asks a deprecated transformers property
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing",
+                                category=FutureWarning)
+        return get_peft_model(model, lora)
 
 
 def trainable(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
