@@ -28,7 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..fileio import atomic_open, write_json
 from . import checkpoint, distributed, modeling
-from .batching import collate, epoch_batches, micro_batches
+from .batching import Batch, collate, epoch_batches, micro_batches
 from .config import TrainConfig
 from .data import TokenizedData, read_dialogues, tokenize_dialogues
 from .losses import Terms, loss_terms, objective
@@ -126,26 +126,7 @@ def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
         passes = [collate([data.examples[i] for i in m], pad_id, config.loss_tokens == "digit")
                   for m in micro_batches(batches[index], lengths, dist.world_size, dist.rank,
                                          config.batch_size)]
-        n_ce, n_answers = dist.sum([sum(len(b.ce_index) for b in passes),
-                                    sum(len(b.answer_index) for b in passes)])
-        sums = torch.zeros(4, dtype=torch.float64, device=dist.device)  # ce, kl, nll, agree
-        n_tokens = n_padded = 0
-        for j, batch in enumerate(passes):
-            batch = batch.to(dist.device)
-            last = j == len(passes) - 1
-            sync = contextlib.nullcontext() if last or not dist.enabled else net.no_sync()
-            with sync:
-                with torch.autocast(dist.device.type, dtype=torch.bfloat16,
-                                    enabled=compute == torch.bfloat16):
-                    logits = net(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                                 logits_to_keep=batch.keep).logits
-                terms = loss_terms(logits, batch, option_ids)
-                loss = objective(terms, n_ce, n_answers, config.target, config.soft_weight)
-                (loss * dist.world_size).backward()  # DDP averages gradients over processes
-            sums += torch.stack([terms.ce.detach(), terms.kl.detach(), terms.answer_nll,
-                                 terms.agree]).double()
-            n_tokens += batch.n_tokens
-            n_padded += batch.input_ids.numel()
+        sums = _accumulate_gradients(net, passes, option_ids, config, dist, compute)
         grad_norm = torch.nn.utils.clip_grad_norm_(
             [p for _, p in params], config.max_grad_norm if config.max_grad_norm > 0 else math.inf)
         lr = scheduler.get_last_lr()[0]
@@ -153,23 +134,14 @@ def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
-        ce, kl, nll, agree, n_tokens, n_padded = dist.sum([*sums.tolist(), n_tokens, n_padded])
         seconds = time.perf_counter() - t0
         elapsed += seconds
-        tokens_seen += int(n_tokens)
-        loss = objective(Terms(*(torch.tensor(v) for v in (ce, kl, nll, agree))),
-                         n_ce, n_answers, config.target, config.soft_weight).item()
-        record = {"step": step, "epoch": round(step / per_epoch, 4), "loss": loss,
-                  "ce": ce / max(n_ce, 1), "lr": lr, "grad_norm": float(grad_norm),
-                  "tokens": int(n_tokens), "tokens_per_s": n_tokens / seconds,
-                  "pad_frac": 1 - n_tokens / n_padded, "elapsed_s": round(elapsed, 3)}
-        if n_answers:
-            record |= {"kl": kl / n_answers, "answer_nll": nll / n_answers,
-                       "answer_agree": agree / n_answers}
+        tokens_seen += int(sums["tokens"])
+        record = _record(step, per_epoch, sums, lr, float(grad_norm), seconds, elapsed, config)
         if dist.is_main:
             with open(out / METRICS_FILE, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record) + "\n")
-            bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", refresh=False)
+            bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{lr:.2e}", refresh=False)
             bar.update(1)
         if config.checkpoint_every and step % config.checkpoint_every == 0 and step < total:
             checkpoint.save_checkpoint(out, step, params, optimizer, scheduler,
@@ -186,6 +158,55 @@ def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
         _log(dist, f"train: wrote {out}")
     dist.barrier()
     return out
+
+
+def _accumulate_gradients(net: Any, passes: list[Batch], option_ids: torch.Tensor | None,
+                          config: TrainConfig, dist: distributed.Dist,
+                          compute: torch.dtype) -> dict[str, float]:
+    """Forward and backward every pass of this process; the step's sums over all processes.
+
+    Each pass's loss is its share of the mean over the whole global batch (counts summed
+    over processes first), so the gradients add up to those of one big batch.
+    """
+    n_ce, n_answers = dist.sum([sum(len(b.ce_index) for b in passes),
+                                sum(len(b.answer_index) for b in passes)])
+    sums = torch.zeros(4, dtype=torch.float64, device=dist.device)  # ce, kl, nll, agree
+    n_tokens = n_padded = 0
+    for j, batch in enumerate(passes):
+        batch = batch.to(dist.device)
+        last = j == len(passes) - 1
+        sync = contextlib.nullcontext() if last or not dist.enabled else net.no_sync()
+        with sync:
+            with torch.autocast(dist.device.type, dtype=torch.bfloat16,
+                                enabled=compute == torch.bfloat16):
+                logits = net(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                             logits_to_keep=batch.keep).logits
+            terms = loss_terms(logits, batch, option_ids)
+            loss = objective(terms, n_ce, n_answers, config.target, config.soft_weight)
+            (loss * dist.world_size).backward()  # DDP averages gradients over processes
+        sums += torch.stack([terms.ce.detach(), terms.kl.detach(), terms.answer_nll,
+                             terms.agree]).double()
+        n_tokens += batch.n_tokens
+        n_padded += batch.input_ids.numel()
+    totals = dist.sum([*sums.tolist(), n_tokens, n_padded])
+    return dict(zip(("ce", "kl", "answer_nll", "agree", "tokens", "padded"), totals,
+                    strict=True)) | {"n_ce": n_ce, "n_answers": n_answers}
+
+
+def _record(step: int, per_epoch: int, sums: dict[str, float], lr: float, grad_norm: float,
+            seconds: float, elapsed: float, config: TrainConfig) -> dict[str, Any]:
+    """The metrics line of one step: means over the global batch, schedule, throughput."""
+    n_ce, n_answers = sums["n_ce"], sums["n_answers"]
+    terms = Terms(*(torch.tensor(sums[k]) for k in ("ce", "kl", "answer_nll", "agree")))
+    record = {"step": step, "epoch": round(step / per_epoch, 4),
+              "loss": objective(terms, n_ce, n_answers, config.target, config.soft_weight).item(),
+              "ce": sums["ce"] / max(n_ce, 1), "lr": lr, "grad_norm": grad_norm,
+              "tokens": int(sums["tokens"]), "tokens_per_s": sums["tokens"] / seconds,
+              "pad_frac": 1 - sums["tokens"] / sums["padded"], "elapsed_s": round(elapsed, 3)}
+    if n_answers:
+        record |= {"kl": sums["kl"] / n_answers, "answer_nll": sums["answer_nll"] / n_answers,
+                   "answer_agree": sums["agree"] / n_answers}
+    return record
 
 
 def _compute_dtype(name: str, device: torch.device) -> torch.dtype:
