@@ -17,26 +17,43 @@ def plot_accuracy(
 ) -> None:
     """Write a PNG of each assistant's held-out accuracy by rounds completed, with its 95% CI
     band (Agg canvas: no display, no global pyplot state)."""
-    if not summaries:
-        raise ValueError("summaries must name at least one assistant")
-    fig = Figure(figsize=(7.2, 4.2), dpi=120)
+    plot_panels({title: summaries}, path)
+
+
+def plot_panels(panels: dict[str, dict[str, dict[str, Any]]], path: str | os.PathLike) -> None:
+    """Like :func:`plot_accuracy`, one panel per entry of ``panels`` (title -> summaries), side
+    by side with a shared legend: the paper's figure for several domains."""
+    if not panels or not all(panels.values()):
+        raise ValueError("panels must hold at least one panel, each naming an assistant")
+    fig = Figure(figsize=(4.2 * len(panels) + 2.4, 4.2), dpi=120)
     FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    for name, summary in summaries.items():
-        accuracy = np.asarray(summary["heldout_accuracy"])
-        band = np.asarray(summary["heldout_accuracy_ci95"])
-        rounds = np.arange(len(accuracy))
-        (line,) = ax.plot(rounds, accuracy, marker="o", markersize=4, label=name)
-        ax.fill_between(rounds, band[:, 0], band[:, 1], color=line.get_color(), alpha=0.2,
-                        linewidth=0)
-    ax.set_xlabel("rounds of interaction")
-    ax.set_ylabel("held-out accuracy")
-    ax.set_ylim(0, 1.02)
-    ax.set_xticks(np.arange(max(len(s["heldout_accuracy"]) for s in summaries.values())))
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
-    if title:
-        ax.set_title(title)
+    axes = fig.subplots(1, len(panels), squeeze=False, sharey=True)[0]
+    colours: dict[str, Any] = {}
+    for ax, (title, summaries) in zip(axes, panels.items(), strict=True):
+        for name, summary in summaries.items():
+            accuracy = np.asarray(summary["heldout_accuracy"])
+            band = np.asarray(summary["heldout_accuracy_ci95"])
+            rounds = np.arange(len(accuracy))
+            (line,) = ax.plot(rounds, accuracy, marker="o", markersize=4, label=name,
+                              color=colours.get(name))
+            colours[name] = line.get_color()
+            ax.fill_between(rounds, band[:, 0], band[:, 1], color=colours[name], alpha=0.2,
+                            linewidth=0)
+        ax.set_xlabel("rounds of interaction")
+        ax.set_xticks(np.arange(max(len(s["heldout_accuracy"]) for s in summaries.values())))
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+        if title:
+            ax.set_title(title)
+    axes[0].set_ylabel("held-out accuracy")
+    handles, labels = [], []
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            if label not in labels:
+                handles.append(handle)
+                labels.append(label)
+    axes[-1].legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                    fontsize="small", frameon=False)
     fig.tight_layout()
     with atomic_open(path, "wb") as handle:
         fig.savefig(handle, format="png")

@@ -1,0 +1,96 @@
+"""One language model through the paper's protocol, checkpointed after every user.
+
+Both ``bayesflight evaluate`` and ``bayesflight reproduce`` evaluate through this function, so a
+killed evaluation continues where it stopped and gives the numbers an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..evalset import EvalSet
+from ..fileio import write_json
+from ..protocol import run_assistant
+from ..transcript import Transcript
+
+
+@dataclass(frozen=True)
+class LLMRun:
+    """The transcript of one evaluated model and how it ran."""
+
+    transcript: Transcript
+    device: str
+    dtype: str
+    parse_failure_rate: float | None
+    n_parse_failures: int
+    n_generated: int
+
+
+def _saved_transcript(checkpoint: Path, run_key: dict[str, Any]) -> Transcript | None:
+    """The saved partial transcript, if there is one and the same run made it."""
+    if not checkpoint.exists():
+        return None
+    saved = json.loads(checkpoint.with_suffix(".json").read_text(encoding="utf-8"))
+    if saved != run_key:
+        changed = sorted(k for k in run_key if saved.get(k) != run_key[k])
+        raise ValueError(f"resume: {checkpoint} comes from a run with other {changed}; "
+                         f"start afresh or use another output directory")
+    return Transcript.load(checkpoint)
+
+
+def evaluate_llm(
+    evalset: EvalSet,
+    out_dir: str | Path,
+    name: str,
+    model: str,
+    adapter: str | None = None,
+    run_key: dict[str, Any] | None = None,
+    resume: bool = False,
+    mode: str = "score",
+    device: str = "auto",
+    dtype: str = "auto",
+    batch_size: int = 16,
+    max_new_tokens: int = 32,
+    progress: bool = True,
+) -> LLMRun:
+    """Run ``model`` (with ``adapter``) through the protocol on ``evalset``.
+
+    The transcript is saved to ``out_dir/<name>.transcript.npz`` after every user, beside
+    ``run_key`` (what must match for a resumed run to continue it; by default the model,
+    adapter and mode). With ``resume``, users already in a matching saved transcript are
+    skipped.
+    """
+    from tqdm import tqdm
+
+    from .assistant import LLMAssistant
+    from .models import load_model
+
+    out = Path(out_dir)
+    checkpoint = out / f"{name}.transcript.npz"
+    key = run_key if run_key is not None else {"model": model, "adapter": adapter, "mode": mode}
+    saved = _saved_transcript(checkpoint, key) if resume else None
+    lm, tokenizer = load_model(model, adapter=adapter, device=device, dtype=dtype)
+    assistant = LLMAssistant(lm, tokenizer, domain=evalset.domain, mode=mode,
+                             batch_size=batch_size, max_new_tokens=max_new_tokens, name=name)
+    done = 0 if saved is None else int(saved.completed.sum())
+    per_user = (evalset.n_rounds + 1) * evalset.n_heldout + evalset.n_rounds
+    bar = tqdm(total=evalset.n_users * per_user, initial=done * per_user, unit="question",
+               desc=name, disable=not progress, dynamic_ncols=True)
+    assistant.progress = bar.update
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(checkpoint.with_suffix(".json"), key)
+    transcript = run_assistant(assistant, evalset, progress=False,
+                               on_user=lambda _u, t: t.save(checkpoint), resume=saved)
+    bar.close()
+    parameter = next(lm.parameters())
+    return LLMRun(
+        transcript=transcript,
+        device=str(parameter.device),
+        dtype=str(parameter.dtype).removeprefix("torch."),
+        parse_failure_rate=assistant.parse_failure_rate if assistant.n_generated else None,
+        n_parse_failures=assistant.n_parse_failures,
+        n_generated=assistant.n_generated,
+    )

@@ -1,0 +1,246 @@
+"""The paper's experiment end to end: teach, fine-tune, evaluate, report.
+
+1. Bayesian and oracle teaching dialogues on flights (same users, same option sets, same size);
+2. the embedded model fine-tuned on each with the same budget and seed, plus a soft-target
+   Bayesian run;
+3. the original and the taught models, and the Bayesian assistant, evaluated on the same
+   evaluation users and held-out sets, on flights and on hotels (transfer: taught on flights);
+4. a table and a figure like the paper's.
+
+Every stage leaves its result in the output directory and is skipped when that result is
+there; a killed training run resumes from its checkpoint and a killed evaluation from the
+last finished user, so a rerun of the same command finishes the work without redoing any.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .assistants import make_assistant
+from .domains import FLIGHT, get_domain
+from .evalset import EvalSet, make_eval_set
+from .fileio import atomic_open, write_json
+from .metrics import summarise
+from .plotting import plot_panels
+from .protocol import run_assistant
+from .teacher import TeachingConfig
+from .teacher_jsonl import write_dialogues
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How big a reproduction is: data, training budget and evaluation size."""
+
+    name: str
+    description: str
+    train_dialogues: int
+    train: dict[str, Any]  # TrainConfig fields shared by every taught model
+    eval_users: int
+    eval_heldout: int
+    eval_rounds: int = 5
+    eval_batch_size: int = 16
+    domains: tuple[str, ...] = ("flight", "hotel")
+    model: str = "smollm2-135m"
+    variants: tuple[str, ...] = ("bayesian", "oracle", "bayesian-soft")
+    soft_weight: float = 1.0
+
+
+SCALES: dict[str, Scale] = {
+    "smoke": Scale(
+        name="smoke",
+        description="every stage on a few examples: checks the pipeline, shows nothing",
+        train_dialogues=8,
+        train={"max_steps": 2, "batch_size": 2, "lora_r": 4, "lora_alpha": 8.0,
+               "checkpoint_every": 1, "lr": 1e-4},
+        eval_users=1, eval_heldout=2, eval_rounds=2, eval_batch_size=4,
+    ),
+    "cpu": Scale(
+        name="cpu",
+        description="the experiment at the size 2 CPU cores finish in about 2 hours",
+        train_dialogues=640,
+        train={"epochs": 1, "batch_size": 4, "lora_r": 16, "lora_alpha": 32.0,
+               "lr": 5e-4, "loss_tokens": "digit", "dtype": "bf16",
+               "checkpoint_every": 20},
+        eval_users=12, eval_heldout=10,
+    ),
+    "gpu": Scale(
+        name="gpu",
+        description="sized for one H100: more dialogues, full fine-tuning, a larger evaluation",
+        train_dialogues=20_000,
+        train={"full": True, "epochs": 2, "batch_size": 16, "grad_accum": 2, "lr": 2e-5,
+               "checkpoint_every": 200},
+        eval_users=100, eval_heldout=100, eval_batch_size=100,
+    ),
+}
+
+TEACHER_OF = {"bayesian": "bayesian", "oracle": "oracle", "bayesian-soft": "bayesian"}
+TARGET_OF = {"bayesian": "hard", "oracle": "hard", "bayesian-soft": "soft"}
+LABELS = {"original": "original", "bayesian": "bayesian-taught", "oracle": "oracle-taught",
+          "bayesian-soft": "bayesian-taught (soft)"}
+
+
+@dataclass
+class Reproduction:
+    """Where one reproduction lives and what it is: paths of every stage's result."""
+
+    scale: Scale
+    out: Path
+    seed: int = 0
+    device: str = "auto"
+    progress: bool = True
+    log: Callable[[str], None] = print
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def data_path(self, teacher: str) -> Path:
+        return self.out / "data" / f"{teacher}.jsonl"
+
+    def model_dir(self, variant: str) -> Path:
+        return self.out / "models" / variant
+
+    def summary_path(self, domain: str, name: str) -> Path:
+        return self.out / "eval" / domain / f"{name}.summary.json"
+
+    @contextlib.contextmanager
+    def _timed(self, stage: str) -> Iterator[None]:
+        """Add the time spent in the block to ``seconds[stage]``."""
+        start = time.perf_counter()
+        yield
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+
+    def generate(self) -> None:
+        """Stage 1: one teaching file per teacher, from the same seed (same users and sets)."""
+        for teacher in sorted({TEACHER_OF[v] for v in self.scale.variants}):
+            path = self.data_path(teacher)
+            if path.exists():
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            config = TeachingConfig(teacher=teacher, domain=FLIGHT,
+                                    n_dialogues=self.scale.train_dialogues, seed=self.seed,
+                                    users="train", heldout_seed=self.seed,
+                                    n_heldout=max(self.scale.eval_heldout, 100))
+            with self._timed("generate"):
+                write_dialogues(path, config)
+            self.log(f"reproduce: wrote {path}")
+
+    def train(self) -> None:
+        """Stage 2: fine-tune the model on each teacher's dialogues, same budget and seed."""
+        from .train import TrainConfig, train
+
+        for variant in self.scale.variants:
+            config = TrainConfig(
+                data=str(self.data_path(TEACHER_OF[variant])), out=str(self.model_dir(variant)),
+                model=self.scale.model, seed=self.seed, target=TARGET_OF[variant],
+                soft_weight=self.scale.soft_weight, device=self.device,
+                progress=self.progress, resume=True, **self.scale.train)
+            self.log(f"reproduce: training {LABELS[variant]}")
+            with self._timed("train"):
+                train(config)
+
+    def evalset(self, domain: str) -> EvalSet:
+        return make_eval_set(get_domain(domain), seed=self.seed, n_users=self.scale.eval_users,
+                             n_rounds=self.scale.eval_rounds, n_heldout=self.scale.eval_heldout,
+                             users="eval")
+
+    def evaluate(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Stage 3: every model and the Bayesian assistant on each domain's evaluation set."""
+        from .llm.evaluation import evaluate_llm
+
+        results: dict[str, dict[str, dict[str, Any]]] = {}
+        for domain in self.scale.domains:
+            evalset = self.evalset(domain)
+            bayesian = run_assistant(make_assistant("bayesian", evalset.domain), evalset,
+                                     progress=False)
+            summaries = {"bayesian assistant": summarise(bayesian, evalset, bayesian)}
+            models = {"original": None, **{v: self.model_dir(v) for v in self.scale.variants}}
+            for key, adapter in models.items():
+                path = self.summary_path(domain, key)
+                if not path.exists():
+                    self.log(f"reproduce: evaluating {LABELS[key]} on {domain}")
+                    with self._timed("evaluate"):
+                        run = evaluate_llm(
+                            evalset, path.parent, key, self.scale.model,
+                            adapter=None if adapter is None else str(adapter), resume=True,
+                            device=self.device, batch_size=self.scale.eval_batch_size,
+                            progress=self.progress)
+                    write_json(path, summarise(run.transcript, evalset, bayesian))
+                summaries[LABELS[key]] = json.loads(path.read_text(encoding="utf-8"))
+            results[domain] = summaries
+        return results
+
+    def run(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """All stages in order; returns {domain: {assistant: summary}}."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._claim()
+        self.generate()
+        self.train()
+        results = self.evaluate()
+        self.report(results)
+        return results
+
+    def _claim(self) -> None:
+        """Refuse to mix two reproductions (another scale or seed) in one directory."""
+        path = self.out / "reproduce.json"
+        key = {"scale": asdict(self.scale), "seed": self.seed}
+        key = json.loads(json.dumps(key))  # tuples as lists, as they come back from the file
+        if path.exists():
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            if saved != key:
+                raise ValueError(f"--out {self.out} holds a reproduction with another scale or "
+                                 f"seed; choose another directory")
+        else:
+            write_json(path, key)
+
+    def report(self, results: dict[str, dict[str, dict[str, Any]]]) -> None:
+        """Stage 4: results.json, report.md and figure.png in the output directory."""
+        write_json(self.out / "results.json",
+                   {"scale": self.scale.name, "seed": self.seed, "domains": results,
+                    "seconds": {k: round(v, 1) for k, v in self.seconds.items()}})
+        plot_panels({f"{d} ({'taught' if d == 'flight' else 'transfer'})": s
+                     for d, s in results.items()}, self.out / "figure.png")
+        with atomic_open(self.out / "report.md") as handle:
+            handle.write(format_report(self.scale, results))
+        self.log(f"reproduce: wrote {self.out / 'report.md'} and {self.out / 'figure.png'}")
+
+
+def format_report(scale: Scale, results: dict[str, dict[str, dict[str, Any]]]) -> str:
+    """Markdown tables: held-out accuracy by round (mean ± 95% CI half-width) and agreement
+    with the Bayesian assistant, one table per domain."""
+    lines = []
+    for domain, summaries in results.items():
+        n_rounds = max(len(s["heldout_accuracy"]) for s in summaries.values()) - 1
+        head = " | ".join(f"round {r}" for r in range(n_rounds + 1))
+        lines += [f"**{domain}** ({scale.eval_users} evaluation users, {scale.eval_heldout} "
+                  f"held-out sets)", "", f"| model | {head} | agreement (final) |",
+                  "|---" * (n_rounds + 3) + "|"]
+        for name, s in summaries.items():
+            cells = [f"{a:.3f} ± {(hi - lo) / 2:.3f}"
+                     for a, (lo, hi) in zip(s["heldout_accuracy"], s["heldout_accuracy_ci95"],
+                                            strict=True)]
+            lines.append(f"| {name} | {' | '.join(cells)} | "
+                         f"{s['agreement_with_bayesian'][-1]:.3f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_docs(out: Path, docs: Path, scale: Scale) -> None:
+    """Put the report and figure into ``docs`` between markers for this scale (kept once)."""
+    begin, end = f"<!-- reproduce:{scale.name} -->", f"<!-- /reproduce:{scale.name} -->"
+    figure = docs.parent / "figures" / f"reproduce_{scale.name}.png"
+    figure.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(out / "figure.png", figure)
+    body = (f"{begin}\n{(out / 'report.md').read_text(encoding='utf-8')}\n"
+            f"![{scale.name} reproduction](figures/{figure.name})\n{end}")
+    text = docs.read_text(encoding="utf-8") if docs.exists() else ""
+    if begin in text and end in text:
+        text = text[:text.index(begin)] + body + text[text.index(end) + len(end):]
+    else:
+        text = f"{text.rstrip()}\n\n{body}\n" if text else f"{body}\n"
+    with atomic_open(docs) as handle:
+        handle.write(text)
