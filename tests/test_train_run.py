@@ -109,3 +109,11 @@ def test_an_occupied_output_directory_is_refused_and_a_finished_run_is_left_alon
     (root / "stranger" / "notes.txt").write_text("mine")
     with pytest.raises(ValueError, match="not empty and holds no training run"):
         train(_config(world, "stranger", max_steps=1))
+
+
+def test_lora_on_the_top_layer_saves_an_adapter_for_that_layer_only(world):
+    out = train(_config(world, "top", lora_layers=1, max_steps=1))
+    targets = json.loads((out / "adapter_config.json").read_text())["target_modules"]
+    assert targets and all(t.startswith("model.layers.1.") for t in targets)
+    tuned, tokenizer = load_model(str(out), device="cpu")
+    assert torch.isfinite(_probe(tuned, tokenizer)).all()
