@@ -1,4 +1,5 @@
-"""Shared test settings: a hypothesis profile sized so the property tests stay quick on 2 cores.
+"""Shared test settings: no model hub, and a hypothesis profile sized so the property tests
+stay quick on 2 cores.
 
 ``HYPOTHESIS_PROFILE=thorough pytest`` runs ten times as many examples.
 """
@@ -6,6 +7,10 @@
 from __future__ import annotations
 
 import os
+
+# Before anything imports huggingface_hub, which reads these once: tests never reach a hub.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 
 from hypothesis import HealthCheck, settings
 
