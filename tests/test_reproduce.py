@@ -90,3 +90,14 @@ def test_docs_section_is_replaced_not_repeated(tiny_scale, finished, tmp_path):
     assert text.startswith("# Results\n\nintro\n")
     assert text.count("<!-- reproduce:tiny -->") == 1
     assert (tmp_path / "docs" / "figures" / "reproduce_tiny.png").is_file()
+
+
+@pytest.mark.slow
+def test_the_smoke_scale_runs_on_the_embedded_model(tmp_path, capsys):
+    """What the README's main command runs: the whole pipeline on SmolLM2-135M."""
+    from bayesflight.cli import main
+
+    assert main(["reproduce", "--scale", "smoke", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert "| bayesian-taught |" in capsys.readouterr().out
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert set(results["domains"]) == {"flight", "hotel"}
