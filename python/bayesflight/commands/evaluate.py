@@ -4,7 +4,6 @@ assistant, on the same users and held-out sets as ``bayesflight simulate`` with 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -13,12 +12,10 @@ from .. import __version__
 from ..assistants import make_assistant
 from ..domains import get_domain
 from ..evalfiles import load_eval_set
-from ..fileio import write_json
 from ..metrics import summarise
 from ..plotting import plot_accuracy
 from ..protocol import run_assistant
 from ..results import format_table, write_results
-from ..transcript import Transcript
 from ..users import parse_choice_model
 from .make_eval import add_evalset_arguments, evalset_from_args, positive_int
 
@@ -67,18 +64,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def _resume(checkpoint: Path, run_key: dict) -> Transcript | None:
-    """The saved partial transcript, if there is one and it was made by the same run."""
-    if not checkpoint.exists():
-        return None
-    saved = json.loads(checkpoint.with_suffix(".json").read_text(encoding="utf-8"))
-    if saved != run_key:
-        changed = sorted(k for k in run_key if saved.get(k) != run_key[k])
-        raise ValueError(f"--resume: {checkpoint} comes from a run with other {changed}; "
-                         f"drop --resume or use another --out")
-    return Transcript.load(checkpoint)
-
-
 def _model_name(args: argparse.Namespace) -> str:
     if args.name:
         return args.name
@@ -99,35 +84,18 @@ def run(args: argparse.Namespace) -> int:
                                 parse_choice_model(args.user_noise))
     else:
         evalset = evalset_from_args(args)
-    out = Path(args.out)
-    checkpoint = out / f"{name}.transcript.npz"
+    from ..llm.evaluation import evaluate_llm
+
     run_key = {key: getattr(args, key) for key in RUN_KEYS}
-    resume = _resume(checkpoint, run_key) if args.resume else None
-
-    from tqdm import tqdm
-
-    from ..llm import load_model
-    from ..llm.assistant import LLMAssistant
-
-    model, tokenizer = load_model(args.model, adapter=args.adapter, device=args.device,
-                                  dtype=args.dtype)
-    assistant = LLMAssistant(model, tokenizer, domain=evalset.domain, mode=args.mode,
-                             batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-                             name=name)
-    done = 0 if resume is None else int(resume.completed.sum())
-    per_user = (evalset.n_rounds + 1) * evalset.n_heldout + evalset.n_rounds
-    bar = tqdm(total=evalset.n_users * per_user, initial=done * per_user, unit="question",
-               desc=name, disable=args.no_progress, dynamic_ncols=True)
-    assistant.progress = bar.update
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(checkpoint.with_suffix(".json"), run_key)
-    transcript = run_assistant(assistant, evalset, progress=False,
-                               on_user=lambda _u, t: t.save(checkpoint), resume=resume)
-    bar.close()
+    llm = evaluate_llm(evalset, args.out, name, args.model, adapter=args.adapter,
+                       run_key=run_key, resume=args.resume, mode=args.mode, device=args.device,
+                       dtype=args.dtype, batch_size=args.batch_size,
+                       max_new_tokens=args.max_new_tokens, progress=not args.no_progress)
+    out = Path(args.out)
     bayesian = run_assistant(make_assistant("bayesian", evalset.domain,
                                             choice_model=evalset.user_model),
                              evalset, progress=False)
-    summaries = {name: summarise(transcript, evalset, bayesian),
+    summaries = {name: summarise(llm.transcript, evalset, bayesian),
                  "bayesian": summarise(bayesian, evalset, bayesian)}
     config = {
         "command": "evaluate",
@@ -135,10 +103,10 @@ def run(args: argparse.Namespace) -> int:
         "model": args.model,
         "adapter": args.adapter,
         "mode": args.mode,
-        "device": str(next(model.parameters()).device),
-        "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
+        "device": llm.device,
+        "dtype": llm.dtype,
         "batch_size": args.batch_size,
-        "parse_failure_rate": assistant.parse_failure_rate if assistant.n_generated else None,
+        "parse_failure_rate": llm.parse_failure_rate,
         "domain": evalset.domain.name,
         "seed": evalset.seed,
         "n_users": evalset.n_users,
@@ -157,8 +125,8 @@ def run(args: argparse.Namespace) -> int:
           f"{name} ({args.mode} mode, {config['device']}, {config['dtype']})\n")
     print(format_table(summaries))
     if args.mode == "generate":
-        print(f"\nparse failures: {assistant.n_parse_failures} of {assistant.n_generated} "
-              f"answers ({assistant.parse_failure_rate:.1%})")
+        print(f"\nparse failures: {llm.n_parse_failures} of {llm.n_generated} "
+              f"answers ({llm.parse_failure_rate:.1%})")
     path = write_results(out, config, summaries)
     plot = out / "accuracy.png"
     plot_accuracy(summaries, plot, f"{evalset.domain.name}: held-out accuracy by round "
