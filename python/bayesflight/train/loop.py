@@ -251,7 +251,10 @@ def _save_result(model: Any, tokenizer: Any, out: Path, config: TrainConfig) -> 
     model.config.use_cache = True
     tmp = Path(tempfile.mkdtemp(dir=out, prefix=".result-"))
     try:
-        model.save_pretrained(tmp)
+        if config.full:
+            model.save_pretrained(tmp)
+        else:  # LoRA never touches the embeddings; "auto" would look the base up on the hub
+            model.save_pretrained(tmp, save_embedding_layers=False)
         tokenizer.save_pretrained(tmp)
         for path in sorted(tmp.iterdir()):
             path.replace(out / path.name)
