@@ -44,6 +44,7 @@ class Scale:
     train: dict[str, Any]  # TrainConfig fields shared by every taught model
     eval_users: int
     eval_heldout: int
+    train_rounds: int = 5  # rounds per teaching dialogue
     eval_rounds: int = 5
     eval_batch_size: int = 16
     domains: tuple[str, ...] = ("flight", "hotel")
@@ -56,10 +57,10 @@ SCALES: dict[str, Scale] = {
     "smoke": Scale(
         name="smoke",
         description="every stage on a few examples: checks the pipeline, shows nothing",
-        train_dialogues=8,
-        train={"max_steps": 2, "batch_size": 2, "lora_r": 4, "lora_alpha": 8.0,
+        train_dialogues=4, train_rounds=2,
+        train={"max_steps": 2, "batch_size": 1, "lora_r": 4, "lora_alpha": 8.0,
                "checkpoint_every": 1, "lr": 1e-4},
-        eval_users=1, eval_heldout=2, eval_rounds=2, eval_batch_size=4,
+        eval_users=1, eval_heldout=2, eval_rounds=1, eval_batch_size=4,
     ),
     "cpu": Scale(
         name="cpu",
@@ -123,6 +124,7 @@ class Reproduction:
             path.parent.mkdir(parents=True, exist_ok=True)
             config = TeachingConfig(teacher=teacher, domain=FLIGHT,
                                     n_dialogues=self.scale.train_dialogues, seed=self.seed,
+                                    n_rounds=self.scale.train_rounds,
                                     users="train", heldout_seed=self.seed,
                                     n_heldout=max(self.scale.eval_heldout, 100))
             with self._timed("generate"):
