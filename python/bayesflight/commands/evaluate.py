@@ -10,13 +10,10 @@ from pathlib import Path
 
 from .. import __version__
 from ..assistants import make_assistant
-from ..domains import get_domain
-from ..evalfiles import load_eval_set
 from ..metrics import summarise
 from ..plotting import plot_accuracy
 from ..protocol import run_assistant
 from ..results import format_table, write_results
-from ..users import parse_choice_model
 from .make_eval import add_evalset_arguments, evalset_from_args, positive_int
 
 DEFAULT_MODEL = "smollm2-135m"  # bayesflight.llm.DEFAULT_MODEL, without importing torch here
@@ -53,9 +50,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help="answer length in generate mode (default 32)")
     add_evalset_arguments(parser)
     parser.set_defaults(users=20, heldout=20)
-    files = parser.add_argument_group("the paper's files (instead of a generated set)")
-    files.add_argument("--interactions", default=None, help="interaction JSONL file")
-    files.add_argument("--heldout-file", default=None, help="held-out JSON file")
     parser.add_argument("--out", default="runs/evaluate",
                         help="output directory (default runs/evaluate)")
     parser.add_argument("--resume", action="store_true",
@@ -72,18 +66,11 @@ def _model_name(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    if (args.interactions is None) != (args.heldout_file is None):
-        raise ValueError("--interactions and --heldout-file go together")
     name = _model_name(args)
     if name == "bayesian":
         raise ValueError("--name must not be 'bayesian' (the reference assistant's name)")
     start = time.perf_counter()
-    if args.interactions is not None:
-        evalset = load_eval_set(args.interactions, args.heldout_file,
-                                get_domain(args.domain) if args.domain else None,
-                                parse_choice_model(args.user_noise))
-    else:
-        evalset = evalset_from_args(args)
+    evalset = evalset_from_args(args)
     from ..llm.evaluation import evaluate_llm
 
     run_key = {key: getattr(args, key) for key in RUN_KEYS}

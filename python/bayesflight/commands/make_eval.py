@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from ..domains import DOMAIN_NAMES, get_domain
-from ..evalfiles import write_eval_files
+from ..evalfiles import load_eval_set, write_eval_files
 from ..evalset import USER_POOLS, EvalSet, make_eval_set
 from ..users import parse_choice_model
 
@@ -32,8 +32,9 @@ def non_negative_int(text: str) -> int:
     return int(text)
 
 
-def add_evalset_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options that define a generated evaluation set."""
+def add_evalset_arguments(parser: argparse.ArgumentParser, files: bool = True) -> None:
+    """The options that define a generated evaluation set, and (``files``) those that read
+    one from the paper's files instead."""
     group = parser.add_argument_group("evaluation set")
     group.add_argument("--domain", choices=DOMAIN_NAMES, default=None,
                        help="recommendation domain (default: flight)")
@@ -53,10 +54,22 @@ def add_evalset_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--user-noise", default="deterministic",
                        help="how users choose: deterministic, softmax:BETA or epsilon:EPS "
                             "(default deterministic, as in the paper)")
+    if files:
+        paper = parser.add_argument_group("the paper's files (instead of a generated set)")
+        paper.add_argument("--interactions", default=None, help="interaction JSONL file")
+        paper.add_argument("--heldout-file", default=None, help="held-out JSON file")
 
 
 def evalset_from_args(args: argparse.Namespace) -> EvalSet:
-    """The evaluation set the shared options describe."""
+    """The evaluation set the shared options describe: read from the paper's files when
+    they are given, else generated."""
+    interactions, heldout = getattr(args, "interactions", None), getattr(args, "heldout_file", None)
+    if (interactions is None) != (heldout is None):
+        raise ValueError("--interactions and --heldout-file go together")
+    if interactions is not None:
+        return load_eval_set(interactions, heldout,
+                             get_domain(args.domain) if args.domain else None,
+                             parse_choice_model(args.user_noise))
     return make_eval_set(
         get_domain(args.domain or "flight"),
         seed=args.seed,
@@ -73,7 +86,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "make-eval", help="write a generated evaluation set in the paper's file format",
         description="Write OUT/interaction/<domain>.jsonl and OUT/heldout/<domain>.json.")
-    add_evalset_arguments(parser)
+    add_evalset_arguments(parser, files=False)
     parser.add_argument("--out", required=True, help="output directory")
     parser.set_defaults(run=run)
 

@@ -9,8 +9,6 @@ from pathlib import Path
 
 from .. import __version__
 from ..assistants import ASSISTANT_NAMES, make_assistant
-from ..domains import get_domain
-from ..evalfiles import load_eval_set
 from ..metrics import summarise
 from ..plotting import plot_accuracy
 from ..protocol import run_assistant
@@ -34,9 +32,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help="the user model the Bayesian assistant assumes: deterministic, "
                              "softmax:BETA or epsilon:EPS (default: the --user-noise model)")
     add_evalset_arguments(parser)
-    files = parser.add_argument_group("the paper's files (instead of a generated set)")
-    files.add_argument("--interactions", default=None, help="interaction JSONL file")
-    files.add_argument("--heldout-file", default=None, help="held-out JSON file")
     parser.add_argument("--out", default="runs/simulate",
                         help="output directory (default runs/simulate)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -53,15 +48,8 @@ def _assistant_names(text: str) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     names = _assistant_names(args.assistants)
-    if (args.interactions is None) != (args.heldout_file is None):
-        raise ValueError("--interactions and --heldout-file go together")
     start = time.perf_counter()
-    if args.interactions is not None:
-        evalset = load_eval_set(args.interactions, args.heldout_file,
-                                get_domain(args.domain) if args.domain else None,
-                                parse_choice_model(args.user_noise))
-    else:
-        evalset = evalset_from_args(args)
+    evalset = evalset_from_args(args)
     belief_model = (parse_choice_model(args.belief_model) if args.belief_model
                     else evalset.user_model)
     domain = evalset.domain
