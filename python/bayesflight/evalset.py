@@ -127,7 +127,7 @@ def make_eval_set(
     Users: every user of the ``users`` pool in grid order, or a seeded sample of ``n_users``
     (sorted). Held-out sets come from stream ``heldout``, rounds from ``eval_rounds``, and
     an interaction set equal to a held-out set (in any option order) is drawn again from the
-    same stream. Round choices follow ``user_model`` (noise from stream ``noise``); held-out
+    same stream. Round choices follow ``user_model`` (noise from stream ``eval_noise``); held-out
     choices are always the user's true best option (ties to the lowest index), since the
     held-out score asks whether the assistant learnt the preferences, not the noise.
     """

@@ -3,7 +3,7 @@
 A dialogue is R rounds between one simulated user (one of the 624 reward functions) and a
 teacher. Each round shows K options; the teacher recommends one with a probability for each
 option; the user reveals the option they prefer. Draws come from ``sampling.rng`` streams
-(users: ``train_users``, option sets: ``train_rounds``, noisy choices: ``noise``), consumed
+(users: ``train_users``, option sets: ``train_rounds``, noisy choices: ``train_noise``), consumed
 in chunks of CHUNK dialogues, so the same arguments always give the same dialogues.
 
 * The **Bayesian** teacher is the exact Bayesian assistant (uniform prior over the grid),
