@@ -27,6 +27,7 @@ import numpy as np
 from bayesflight import HypothesisGrid, run_protocol
 from bayesflight import reference as ref
 from bayesflight.domains import flight_variant
+from machine import cpu_name
 
 ROUNDS, OPTIONS, HELDOUT = 5, 3, 100
 
@@ -74,16 +75,6 @@ def timed(function: Callable[[], object], repeat: int) -> tuple[float, object]:
     return best, result
 
 
-def cpu_model() -> str:
-    """The CPU's model name, from /proc/cpuinfo where there is one."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def compare(n_features: int, n_users: int, threads: int, repeat: int, seed: int) -> None:
@@ -126,7 +117,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(f"machine: {cpu_model()}, {cores} cores available; numpy {np.__version__}, "
+    print(f"machine: {cpu_name()}, {cores} cores available; numpy {np.__version__}, "
           f"python {platform.python_version()}; core threads: {args.threads or cores}")
     compare(4, 624, args.threads, args.repeat, args.seed)
     compare(8, 200, args.threads, args.repeat, args.seed)

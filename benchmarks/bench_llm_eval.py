@@ -18,7 +18,6 @@ long conversations is the protocol's. The naive way is slow, so it scores only t
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 
 import numpy as np
@@ -27,18 +26,7 @@ from bayesflight.domains import get_domain
 from bayesflight.evalset import make_eval_set
 from bayesflight.llm import load_model
 from bayesflight.llm.assistant import LLMAssistant
-
-
-def cpu_name() -> str:
-    """The CPU model as the OS reports it."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from machine import cpu_name
 
 
 def main() -> None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 
 import numpy as np
@@ -38,6 +37,7 @@ from bayesflight.train.batching import collate, epoch_batches
 from bayesflight.train.data import tokenize_dialogues
 from bayesflight.train.losses import loss_terms, objective
 from bayesflight.train.modeling import prepare
+from machine import cpu_name
 
 # Randomly initialised architectures of about half a billion parameters (for GPU throughput).
 ARCHS = {
@@ -52,16 +52,6 @@ ARCHS = {
 }
 
 
-def cpu_name() -> str:
-    """The CPU model as the OS reports it."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def cpu_has_bf16() -> bool:
