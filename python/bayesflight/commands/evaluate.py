@@ -14,7 +14,7 @@ from ..metrics import summarise
 from ..plotting import plot_accuracy
 from ..protocol import run_assistant
 from ..results import format_table, write_results
-from .make_eval import add_evalset_arguments, evalset_from_args, positive_int
+from .make_eval import add_evalset_arguments, evalset_config, evalset_from_args, positive_int
 
 DEFAULT_MODEL = "smollm2-135m"  # bayesflight.llm.DEFAULT_MODEL, without importing torch here
 # What must be equal for --resume to continue a saved transcript.
@@ -94,16 +94,7 @@ def run(args: argparse.Namespace) -> int:
         "dtype": llm.dtype,
         "batch_size": args.batch_size,
         "parse_failure_rate": llm.parse_failure_rate,
-        "domain": evalset.domain.name,
-        "seed": evalset.seed,
-        "n_users": evalset.n_users,
-        "user_pool": None if args.interactions else args.user_pool,
-        "n_rounds": evalset.n_rounds,
-        "n_heldout": evalset.n_heldout,
-        "options_per_round": evalset.n_options,
-        "user_noise": args.user_noise,
-        "interactions": args.interactions,
-        "heldout_file": args.heldout_file,
+        **evalset_config(args, evalset),
         "assistants": list(summaries),
         "seconds": round(time.perf_counter() - start, 2),
     }

@@ -7,6 +7,7 @@ Also home of the evaluation-set options every command that builds one shares
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from ..domains import DOMAIN_NAMES, get_domain
 from ..evalfiles import load_eval_set, write_eval_files
@@ -80,6 +81,22 @@ def evalset_from_args(args: argparse.Namespace) -> EvalSet:
         user_model=parse_choice_model(args.user_noise),
         users=args.user_pool,
     )
+
+
+def evalset_config(args: argparse.Namespace, evalset: EvalSet) -> dict[str, Any]:
+    """What results.json records of the evaluation set a command ran on."""
+    return {
+        "domain": evalset.domain.name,
+        "seed": evalset.seed,
+        "n_users": evalset.n_users,
+        "user_pool": None if args.interactions else args.user_pool,
+        "n_rounds": evalset.n_rounds,
+        "n_heldout": evalset.n_heldout,
+        "options_per_round": evalset.n_options,
+        "user_noise": args.user_noise,
+        "interactions": args.interactions,
+        "heldout_file": args.heldout_file,
+    }
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -15,7 +15,7 @@ from ..protocol import run_assistant
 from ..reference import ImpossibleObservationError
 from ..results import format_table, write_results
 from ..users import parse_choice_model
-from .make_eval import add_evalset_arguments, evalset_from_args
+from .make_eval import add_evalset_arguments, evalset_config, evalset_from_args
 
 DEFAULT_ASSISTANTS = ",".join(ASSISTANT_NAMES)
 
@@ -68,17 +68,8 @@ def run(args: argparse.Namespace) -> int:
     config = {
         "command": "simulate",
         "version": __version__,
-        "domain": domain.name,
-        "seed": evalset.seed,
-        "n_users": evalset.n_users,
-        "user_pool": None if args.interactions else args.user_pool,
-        "n_rounds": evalset.n_rounds,
-        "n_heldout": evalset.n_heldout,
-        "options_per_round": evalset.n_options,
-        "user_noise": args.user_noise,
+        **evalset_config(args, evalset),
         "belief_model": args.belief_model or args.user_noise,
-        "interactions": args.interactions,
-        "heldout_file": args.heldout_file,
         "assistants": names,
         "seconds": round(time.perf_counter() - start, 2),
     }
