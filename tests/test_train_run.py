@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -109,6 +110,22 @@ def test_an_occupied_output_directory_is_refused_and_a_finished_run_is_left_alon
     (root / "stranger" / "notes.txt").write_text("mine")
     with pytest.raises(ValueError, match="not empty and holds no training run"):
         train(_config(world, "stranger", max_steps=1))
+
+
+def test_a_moved_run_resumes_and_changed_data_is_refused(world, tmp_path):
+    root, _, data = world
+    train(_config(world, "moving", max_steps=1))
+    moved = tmp_path / "elsewhere"
+    (root / "moving").rename(moved)
+    copy = tmp_path / "copy.jsonl"
+    copy.write_bytes(Path(data).read_bytes())
+    before = (moved / "metrics.jsonl").read_text()
+    train(_config(world, "moving", max_steps=1, resume=True, out=str(moved), data=str(copy)))
+    assert (moved / "metrics.jsonl").read_text() == before  # same run: nothing redone
+    copy.write_bytes(Path(data).read_bytes()[:-200] + b"\n")
+    with pytest.raises(ValueError, match="is not the file the run was trained on"):
+        train(_config(world, "moving", max_steps=1, resume=True, out=str(moved),
+                      data=str(copy)))
 
 
 def test_lora_on_the_top_layer_saves_an_adapter_for_that_layer_only(world):

@@ -25,7 +25,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "template. --target soft distils the teacher's option distribution (option_probs) "
             "at each answer instead of, or mixed with, the text. Dialogues longer than "
             "--max-len keep their opening rounds (trailing rounds are dropped and counted). "
-            "Runs as one process or under torchrun (one process per GPU, or gloo on CPUs). "
+            "Runs as one process or under torchrun or accelerate launch (one process per "
+            "GPU, or gloo on CPUs): DDP, or FSDP with --full --fsdp. "
             "The output directory holds the adapter or model with its tokenizer, loadable by "
             "bayesflight evaluate --adapter DIR (LoRA) or --model DIR (full), plus "
             "train_config.json, metrics.jsonl and train_summary.json."
@@ -77,6 +78,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="assistant: every assistant token (the paper); digit: only the "
                              "option number, the one token that carries information "
                              "(assistant)")
+    parser.add_argument("--fsdp", action="store_true", default=None,
+                        help="with --full under torchrun: shard weights, gradients and "
+                             "optimizer state over the processes (FSDP, one unit per decoder "
+                             "layer) instead of a whole copy on each (DDP); for models too "
+                             "large to fine-tune whole on one device")
     parser.add_argument("--gradient-checkpointing", action="store_true", default=None,
                         help="recompute activations in the backward pass to save memory")
     parser.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
@@ -97,7 +103,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
     from ..train.config import with_preset
 
     given = {name: getattr(args, name) for name in _FIELDS if getattr(args, name) is not None}
-    for name in ("full", "gradient_checkpointing", "resume", "progress"):
+    for name in ("full", "fsdp", "gradient_checkpointing", "resume", "progress"):
         if getattr(args, name) is not None:
             given[name] = getattr(args, name)
     if args.lora is not None:

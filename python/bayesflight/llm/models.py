@@ -9,7 +9,6 @@ needed). Nothing here touches the network unless a hub id is asked for.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.metadata
 import json
 import os
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..fileio import atomic_open, write_json
+from ..fileio import atomic_open, sha256_file, write_json
 
 ADAPTER_CONFIG = "adapter_config.json"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
@@ -73,15 +72,6 @@ def embedded_spec(name: str) -> EmbeddedModel:
         raise ValueError(f"name must be one of the embedded models {sorted(EMBEDDED)}, "
                          f"got {name!r}")
     return EMBEDDED[name]
-
-
-def sha256_file(path: Path) -> str:
-    """The hex SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_file(path: Path, spec: EmbeddedModel) -> None:

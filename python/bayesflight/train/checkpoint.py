@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from ..fileio import atomic_open, write_json
+from . import parallel
 from .distributed import Dist
 
 CHECKPOINTS = "checkpoints"
@@ -53,11 +54,17 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def save_checkpoint(out: Path, step: int, params: list[tuple[str, torch.Tensor]],
-                    optimizer: torch.optim.Optimizer, scheduler: Any, meta: dict[str, Any],
-                    dist: Dist) -> Path:
-    """Write the checkpoint of ``step`` (every process calls this); returns its directory."""
+def save_checkpoint(out: Path, step: int, model: torch.nn.Module,
+                    params: list[tuple[str, torch.Tensor]], optimizer: torch.optim.Optimizer,
+                    scheduler: Any, meta: dict[str, Any], dist: Dist) -> Path:
+    """Write the checkpoint of ``step`` (every process calls this); returns its directory.
+
+    Weights and optimizer state are saved unsharded, so a checkpoint written under FSDP
+    holds whole tensors like any other."""
     root = Path(out) / CHECKPOINTS
+    # Gathering shards is a collective: every process takes part, process 0 keeps the result.
+    weights = parallel.full_weights(params, keep=dist.is_main)
+    optimizer_state = parallel.optimizer_state(model, optimizer)
     tmp, final = root / f".tmp-step-{step:08d}", root / f"step-{step:08d}"
     if dist.is_main:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -66,8 +73,8 @@ def save_checkpoint(out: Path, step: int, params: list[tuple[str, torch.Tensor]]
     _save(rng_state(), tmp / f"rng-rank{dist.rank}.pt")
     dist.barrier()
     if dist.is_main:
-        _save({n: p.detach().to("cpu", copy=True) for n, p in params}, tmp / "trained.pt")
-        _save(optimizer.state_dict(), tmp / "optimizer.pt")
+        _save(weights, tmp / "trained.pt")
+        _save(optimizer_state, tmp / "optimizer.pt")
         _save(scheduler.state_dict(), tmp / "scheduler.pt")
         write_json(tmp / "state.json", {"step": step, "world_size": dist.world_size, **meta})
         _fsync_dir(tmp)
@@ -89,9 +96,9 @@ def checkpoints(out: str | os.PathLike) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and _NAME.fullmatch(p.name))
 
 
-def load_checkpoint(path: Path, params: list[tuple[str, torch.Tensor]],
-                    optimizer: torch.optim.Optimizer, scheduler: Any,
-                    dist: Dist) -> dict[str, Any]:
+def load_checkpoint(path: Path, model: torch.nn.Module,
+                    params: list[tuple[str, torch.Tensor]], optimizer: torch.optim.Optimizer,
+                    scheduler: Any, dist: Dist) -> dict[str, Any]:
     """Restore weights, optimizer, schedule and this process's RNG; returns state.json."""
     state = json.loads((path / "state.json").read_text(encoding="utf-8"))
     if state["world_size"] != dist.world_size:
@@ -101,11 +108,10 @@ def load_checkpoint(path: Path, params: list[tuple[str, torch.Tensor]],
     names = [n for n, _ in params]
     if sorted(trained) != sorted(names):
         raise ValueError(f"checkpoint {path} holds other parameters than this model trains")
-    with torch.no_grad():
-        for name, p in params:
-            p.copy_(trained[name])
-    optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location=dist.device,
-                                         weights_only=True))
+    parallel.load_weights(params, trained)
+    location = "cpu" if parallel.is_sharded(model) else dist.device
+    parallel.load_optimizer_state(model, optimizer, torch.load(
+        path / "optimizer.pt", map_location=location, weights_only=True))
     scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=True))
     set_rng_state(torch.load(path / f"rng-rank{dist.rank}.pt", weights_only=True))
     return state

@@ -31,8 +31,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
-# Fields that may change between a run and its resumption without changing the result.
-RESUMABLE_CHANGES = frozenset({"resume", "progress", "checkpoint_every", "device"})
+# Fields that may change between a run and its resumption without changing the result. The
+# paths may: a run directory or its data can move; the trainer compares the data's content.
+RESUMABLE_CHANGES = frozenset({"resume", "progress", "checkpoint_every", "device", "out",
+                               "data"})
 
 
 @dataclass
@@ -43,6 +45,7 @@ class TrainConfig:
     out: str
     model: str = "smollm2-135m"
     full: bool = False  # full fine-tuning instead of LoRA
+    fsdp: bool = False  # full fine-tuning sharded over processes (FSDP) instead of DDP
     lora_r: int = 16
     lora_alpha: float = 32.0
     lora_dropout: float = 0.05
@@ -87,6 +90,9 @@ class TrainConfig:
                               ("dtype", DTYPES)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.fsdp and not self.full:
+            raise ValueError("fsdp shards full fine-tuning; it needs full=True (LoRA runs "
+                             "under DDP, its trained weights are small)")
         if self.full and self.lora_layers is not None:
             raise ValueError("lora_layers applies to LoRA; it cannot be combined with full=True")
 

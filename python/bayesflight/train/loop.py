@@ -12,7 +12,6 @@ accumulation and several processes give the same step as one big batch.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import shutil
@@ -24,16 +23,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.nn.parallel import DistributedDataParallel
 
-from ..fileio import atomic_open, write_json
-from . import checkpoint, distributed, modeling
+from ..fileio import atomic_open, sha256_file, write_json
+from . import checkpoint, distributed, modeling, parallel
 from .batching import Batch, collate, epoch_batches, micro_batches
 from .config import TrainConfig
 from .data import TokenizedData, read_dialogues, tokenize_dialogues
 from .losses import Terms, loss_terms, objective
 
 CONFIG_FILE = "train_config.json"
+DATA_FILE = "train_data.json"  # the SHA-256 of the data the run trains on
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "train_summary.json"
 
@@ -58,6 +57,7 @@ def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
     dist.barrier()
     if dist.is_main and fresh:
         out.mkdir(parents=True, exist_ok=True)
+        write_json(out / DATA_FILE, {"sha256": _data_digest(config.data)})
         write_json(out / CONFIG_FILE, config.to_dict())
     if (out / SUMMARY_FILE).is_file():
         _log(dist, f"train: {out} holds a finished run; nothing to do")
@@ -76,6 +76,7 @@ def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
             source=config.data)
     model = modeling.prepare(model, config)
     model.train()
+    net = parallel.wrap(model, config, dist)
     params = modeling.trainable(model)
     optimizer = torch.optim.AdamW([p for _, p in params], lr=config.learning_rate,
                                   weight_decay=config.weight_decay)
@@ -96,7 +97,8 @@ def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
     dist.barrier()
     found = checkpoint.checkpoints(out) if config.resume else []
     if found:
-        state = checkpoint.load_checkpoint(found[-1], params, optimizer, scheduler, dist)
+        state = checkpoint.load_checkpoint(found[-1], model, params, optimizer, scheduler,
+                                           dist)
         step, elapsed, tokens_seen = state["step"], state["elapsed_s"], state["tokens"]
         _log(dist, f"train: resuming {out} at step {step} of {total}")
     else:
@@ -105,10 +107,6 @@ def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
         _keep_metrics(out / METRICS_FILE, step)
     _log(dist, _summary_line(data, model, config, total, per_epoch, accum, dist, compute))
 
-    net = model
-    if dist.enabled:
-        net = DistributedDataParallel(
-            model, device_ids=[dist.device.index] if dist.device.type == "cuda" else None)
     option_ids = (None if data.option_ids is None
                   else torch.as_tensor(data.option_ids, device=dist.device))
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
@@ -137,18 +135,20 @@ def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
         seconds = time.perf_counter() - t0
         elapsed += seconds
         tokens_seen += int(sums["tokens"])
-        record = _record(step, per_epoch, sums, lr, float(grad_norm), seconds, elapsed, config)
+        record = _record(step, per_epoch, sums, lr, float(parallel.local(grad_norm)), seconds,
+                         elapsed, config)
         if dist.is_main:
             with open(out / METRICS_FILE, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record) + "\n")
             bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{lr:.2e}", refresh=False)
             bar.update(1)
         if config.checkpoint_every and step % config.checkpoint_every == 0 and step < total:
-            checkpoint.save_checkpoint(out, step, params, optimizer, scheduler,
+            checkpoint.save_checkpoint(out, step, model, params, optimizer, scheduler,
                                        {"elapsed_s": elapsed, "tokens": tokens_seen}, dist)
     bar.close()
+    state = parallel.model_state(model)  # gathers FSDP shards: every process takes part
     if dist.is_main:
-        _save_result(model, tokenizer, out, config)
+        _save_result(model, tokenizer, out, config, state)
         write_json(out / SUMMARY_FILE, {
             "steps": step, "epochs": step / per_epoch, "tokens": tokens_seen,
             "train_seconds": round(elapsed, 3), "tokens_per_s": tokens_seen / max(elapsed, 1e-9),
@@ -174,16 +174,14 @@ def _accumulate_gradients(net: Any, passes: list[Batch], option_ids: torch.Tenso
     n_tokens = n_padded = 0
     for j, batch in enumerate(passes):
         batch = batch.to(dist.device)
-        last = j == len(passes) - 1
-        sync = contextlib.nullcontext() if last or not dist.enabled else net.no_sync()
-        with sync:
+        with parallel.gradient_sync(net, enabled=j == len(passes) - 1):
             with torch.autocast(dist.device.type, dtype=torch.bfloat16,
                                 enabled=compute == torch.bfloat16):
                 logits = net(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
                              logits_to_keep=batch.keep).logits
             terms = loss_terms(logits, batch, option_ids)
             loss = objective(terms, n_ce, n_answers, config.target, config.soft_weight)
-            (loss * dist.world_size).backward()  # DDP averages gradients over processes
+            (loss * dist.world_size).backward()  # DDP and FSDP average over processes
         sums += torch.stack([terms.ce.detach(), terms.kl.detach(), terms.answer_nll,
                              terms.agree]).double()
         n_tokens += batch.n_tokens
@@ -228,10 +226,22 @@ def _check_out(out: Path, config: TrainConfig) -> bool:
         if differences:
             raise ValueError(f"cannot resume {out} with other settings: "
                              + "; ".join(differences))
+        data = out / DATA_FILE
+        if data.is_file() and json.loads(data.read_text(encoding="utf-8"))["sha256"] \
+                != _data_digest(config.data):
+            raise ValueError(f"cannot resume {out}: --data {config.data} is not the file the "
+                             f"run was trained on (its SHA-256 differs)")
         return False
     if out.is_dir() and any(out.iterdir()):
         raise ValueError(f"--out {out} is not empty and holds no training run")
     return True
+
+
+def _data_digest(path: str) -> str:
+    """The SHA-256 of the data file: a resumed run must train on the same bytes."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"data file {path} does not exist")
+    return sha256_file(Path(path))
 
 
 def _keep_metrics(path: Path, step: int) -> None:
@@ -242,8 +252,10 @@ def _keep_metrics(path: Path, step: int) -> None:
         handle.writelines(line + "\n" for line in kept)
 
 
-def _save_result(model: Any, tokenizer: Any, out: Path, config: TrainConfig) -> None:
-    """Write the adapter (LoRA) or the whole model (full) and the tokenizer into ``out``.
+def _save_result(model: Any, tokenizer: Any, out: Path, config: TrainConfig,
+                 state: dict[str, torch.Tensor] | None) -> None:
+    """Write the adapter (LoRA) or the whole model (full; ``state``: its gathered weights
+    under FSDP) and the tokenizer into ``out``.
 
     Everything is saved into a temporary directory first and then moved in file by file,
     so no file in ``out`` is ever half written.
@@ -252,7 +264,7 @@ def _save_result(model: Any, tokenizer: Any, out: Path, config: TrainConfig) -> 
     tmp = Path(tempfile.mkdtemp(dir=out, prefix=".result-"))
     try:
         if config.full:
-            model.save_pretrained(tmp)
+            model.save_pretrained(tmp, state_dict=state)
         else:  # LoRA never touches the embeddings; "auto" would look the base up on the hub
             model.save_pretrained(tmp, save_embedding_layers=False)
         tokenizer.save_pretrained(tmp)
