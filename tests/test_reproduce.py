@@ -61,12 +61,18 @@ def test_both_teachers_see_the_same_users_and_options(tiny_scale, tmp_path):
 
 def test_a_rerun_skips_finished_stages_and_a_lost_evaluation_is_redone(tiny_scale, tmp_path):
     first = _run(tiny_scale, tmp_path)
+    spent = json.loads((tmp_path / "results.json").read_text())["seconds"]
+    assert set(spent) == {"generate", "train", "evaluate"}
     lost = tmp_path / "eval" / "hotel" / "oracle.summary.json"
     stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "eval").rglob("*.summary.json")}
     lost.unlink()
     second = _run(tiny_scale, tmp_path)
     assert second == first
     assert lost.exists()
+    # The rerun adds its own work to the stage times; it does not forget the first run's.
+    again = json.loads((tmp_path / "results.json").read_text())["seconds"]
+    assert again["generate"] == spent["generate"]
+    assert again["train"] >= spent["train"] and again["evaluate"] >= spent["evaluate"]
     for path, stamp in stamps.items():
         if path != lost:
             assert path.stat().st_mtime_ns == stamp  # not evaluated again

@@ -19,7 +19,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +97,6 @@ class Reproduction:
     device: str = "auto"
     progress: bool = True
     log: Callable[[str], None] = print
-    seconds: dict[str, float] = field(default_factory=dict)
 
     def data_path(self, teacher: str) -> Path:
         return self.out / "data" / f"{teacher}.jsonl"
@@ -108,12 +107,24 @@ class Reproduction:
     def summary_path(self, domain: str, name: str) -> Path:
         return self.out / "eval" / domain / f"{name}.summary.json"
 
+    @property
+    def seconds_path(self) -> Path:
+        return self.out / "seconds.json"
+
+    def seconds(self) -> dict[str, float]:
+        """Seconds spent in each stage's finished work, summed over every invocation (a rerun
+        that skips a stage adds nothing to it)."""
+        path = self.seconds_path
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
     @contextlib.contextmanager
     def _timed(self, stage: str) -> Iterator[None]:
-        """Add the time spent in the block to ``seconds[stage]``."""
+        """Add the time spent in the block to the stage's total in ``seconds.json``."""
         start = time.perf_counter()
         yield
-        self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+        seconds = self.seconds()
+        seconds[stage] = round(seconds.get(stage, 0.0) + time.perf_counter() - start, 1)
+        write_json(self.seconds_path, seconds)
 
     def generate(self) -> None:
         """Stage 1: one teaching file per teacher, from the same seed (same users and sets)."""
@@ -203,7 +214,7 @@ class Reproduction:
         """Stage 4: results.json, report.md and figure.png in the output directory."""
         write_json(self.out / "results.json",
                    {"scale": self.scale.name, "seed": self.seed, "domains": results,
-                    "seconds": {k: round(v, 1) for k, v in self.seconds.items()}})
+                    "seconds": self.seconds()})
         plot_panels({f"{d} ({'taught' if d == 'flight' else 'transfer'})": s
                      for d, s in results.items()}, self.out / "figure.png")
         with atomic_open(self.out / "report.md") as handle:
