@@ -3,19 +3,19 @@ with the doubled batch, whole-tensor checkpoints, and resumption after kill -9."
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 from bayesflight.train import TrainConfig, train
 from bayesflight.train.checkpoint import checkpoints
 from safetensors.torch import load_file
 from tiny_models import make_tiny_model
-from train_dialogues import bayesian_records, single_thread, write_jsonl  # noqa: F401
+from train_dialogues import (  # noqa: F401
+    bayesian_records,
+    single_thread,
+    step_losses,
+    torchrun,
+    write_jsonl,
+)
 
 # A training process that SIGKILLs itself (process 0 only) at its n-th optimizer step.
 CHILD = """
@@ -36,17 +36,6 @@ sys.exit(main(sys.argv[2:]))
 """
 
 
-def _losses(out: Path) -> list[float]:
-    return [json.loads(line)["loss"] for line in (out / "metrics.jsonl").read_text().splitlines()]
-
-
-def _torchrun(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the same installed bayesflight
-    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                           "--nproc_per_node", "2", *args], env=env, capture_output=True,
-                          text=True, timeout=300, cwd=tmp_path)
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("fsdp")
@@ -56,7 +45,7 @@ def world(tmp_path_factory):
     flags = ["--data", str(data), "--model", str(model), "--full", "--fsdp", "--lr", "1e-3",
              "--epochs", "2", "--checkpoint-every", "3", "--no-progress", "--batch-size", "1",
              "--grad-accum", "2"]
-    run = _torchrun(["-m", "bayesflight.cli", "train", *flags, "--out", str(root / "two")], root)
+    run = torchrun(["-m", "bayesflight.cli", "train", *flags, "--out", str(root / "two")], root)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "of 1 x 2 x 2 dialogues" in run.stderr  # batch x accumulation x processes
     return root, model, data, flags
@@ -67,8 +56,8 @@ def test_two_sharded_processes_match_one_process_with_the_doubled_batch(world):
     one = train(TrainConfig(data=str(data), model=str(model), out=str(root / "one"), full=True,
                             lr=1e-3, epochs=2, batch_size=4, checkpoint_every=3, progress=False))
     two = root / "two"
-    assert len(_losses(two)) == len(_losses(one)) == 10
-    assert _losses(two) == pytest.approx(_losses(one), rel=1e-5)
+    assert len(step_losses(two)) == len(step_losses(one)) == 10
+    assert step_losses(two) == pytest.approx(step_losses(one), rel=1e-5)
     mine, theirs = (load_file(str(p / "model.safetensors")) for p in (two, one))
     assert mine.keys() == theirs.keys()  # whole tensors, not shards, were saved
     for name in theirs:
@@ -80,18 +69,18 @@ def test_a_sharded_run_killed_by_sigkill_resumes_to_the_same_weights(world):
     out = root / "killed"
     script = root / "child.py"
     script.write_text(CHILD, encoding="utf-8")
-    killed = _torchrun([str(script), "8", "train", *flags, "--out", str(out)], root)
+    killed = torchrun([str(script), "8", "train", *flags, "--out", str(out)], root)
     assert killed.returncode != 0
     assert [p.name for p in checkpoints(out)] == ["step-00000006"]
     saved = torch.load(checkpoints(out)[0] / "trained.pt", weights_only=True)
     reference = load_file(str(root / "two" / "model.safetensors"))
     assert all(saved[name].shape == reference[name].shape for name in reference
                if name in saved)  # the checkpoint holds whole tensors
-    resumed = _torchrun(["-m", "bayesflight.cli", "train", *flags, "--out", str(out),
+    resumed = torchrun(["-m", "bayesflight.cli", "train", *flags, "--out", str(out),
                          "--resume"], root)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming" in resumed.stderr
-    assert _losses(out) == pytest.approx(_losses(root / "two"), rel=1e-5)
+    assert step_losses(out) == pytest.approx(step_losses(root / "two"), rel=1e-5)
     mine = load_file(str(out / "model.safetensors"))
     for name in reference:
         torch.testing.assert_close(mine[name], reference[name], rtol=1e-5, atol=1e-7)

@@ -4,6 +4,9 @@ maths, and a fixture that runs tiny models on one thread."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -50,3 +53,17 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def step_losses(out: Path) -> list[float]:
+    """The loss of every optimizer step of a finished run, from its metrics.jsonl."""
+    return [json.loads(line)["loss"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def torchrun(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """Run ``args`` (a module or script and its flags) as 2 gloo processes under torchrun,
+    one thread each, with the same installed bayesflight."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                           "--nproc_per_node", "2", *args], env=env, capture_output=True,
+                          text=True, timeout=300, cwd=cwd)
