@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from bayesflight.domains import get_domain
 from bayesflight.llm import load_model
+from bayesflight.llm.compat import logits_at
 from bayesflight.teacher import TeachingConfig, generate
 from bayesflight.teacher_jsonl import render
 from bayesflight.train import TrainConfig
@@ -118,8 +119,7 @@ def our_step(model, examples, pad_id: int, option_ids, bf16: bool) -> int:
     device = next(model.parameters()).device
     batch = collate(examples, pad_id).to(device)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                       logits_to_keep=batch.keep).logits
+        logits = logits_at(model, batch.input_ids, batch.attention_mask, batch.keep)
     terms = loss_terms(logits, batch, option_ids)
     objective(terms, len(batch.ce_index), len(batch.answer_index), "hard", 1.0).backward()
     return batch.n_tokens

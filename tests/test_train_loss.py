@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from bayesflight.llm.compat import logits_at
 from bayesflight.train.batching import collate
 from bayesflight.train.data import tokenize_dialogues
 from bayesflight.train.losses import Terms, loss_terms, objective
@@ -25,8 +26,7 @@ def setup(tmp_path_factory):
 
 def _kept_logits(model, batch):
     with torch.no_grad():
-        return model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                     logits_to_keep=batch.keep).logits
+        return logits_at(model, batch.input_ids, batch.attention_mask, batch.keep)
 
 
 def test_cross_entropy_equals_the_models_own_loss_on_assistant_labels(setup):

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from transformers import DynamicCache
 
+from .compat import with_cache
+
 
 def common_prefix_length(seqs: Sequence[Sequence[int]]) -> int:
     """The length of the longest common prefix of token sequences."""
@@ -61,7 +63,7 @@ class PrefixScorer:
             self._tokens = self._tokens[:keep]
         if keep < len(tokens):
             ids = torch.tensor([tokens[keep:]], device=self.device)
-            self.model(input_ids=ids, cache=self._cache, use_cache=True, logits_to_keep=1)
+            self.model(input_ids=ids, logits_to_keep=1, **with_cache(self.model, self._cache))
             self._tokens = list(tokens)
 
     def _batch_cache(self, batch: int, split: int):
@@ -112,9 +114,9 @@ class PrefixScorer:
             chunk = [p[split:] for p in prompts[start:start + size]]
             if self.use_cache:
                 ids, mask, positions = self._left_pad(chunk, split)
+                cache = self._batch_cache(len(chunk), split)
                 logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                                    cache=self._batch_cache(len(chunk), split), use_cache=True,
-                                    logits_to_keep=1).logits
+                                    logits_to_keep=1, **with_cache(self.model, cache)).logits
             else:
                 ids = torch.tensor(chunk, device=self.device)
                 logits = self.model(input_ids=ids, use_cache=False, logits_to_keep=1).logits
@@ -145,7 +147,7 @@ class PrefixScorer:
             done = [False] * len(chunk)
             for _ in range(max_new_tokens):
                 logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                                    cache=cache, use_cache=True, logits_to_keep=1).logits
+                                    logits_to_keep=1, **with_cache(self.model, cache)).logits
                 token = logits[:, -1].argmax(-1)
                 for i, t in enumerate(token.tolist()):
                     if not done[i]:

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from ..fileio import atomic_open, sha256_file, write_json
+from ..llm.compat import logits_at
 from . import checkpoint, distributed, modeling, parallel
 from .batching import Batch, collate, epoch_batches, micro_batches
 from .config import TrainConfig
@@ -124,7 +125,7 @@ def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
         passes = [collate([data.examples[i] for i in m], pad_id, config.loss_tokens == "digit")
                   for m in micro_batches(batches[index], lengths, dist.world_size, dist.rank,
                                          config.batch_size)]
-        sums = _accumulate_gradients(net, passes, option_ids, config, dist, compute)
+        sums = _accumulate_gradients(net, model, passes, option_ids, config, dist, compute)
         grad_norm = torch.nn.utils.clip_grad_norm_(
             [p for _, p in params], config.max_grad_norm if config.max_grad_norm > 0 else math.inf)
         lr = scheduler.get_last_lr()[0]
@@ -160,10 +161,11 @@ def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
     return out
 
 
-def _accumulate_gradients(net: Any, passes: list[Batch], option_ids: torch.Tensor | None,
-                          config: TrainConfig, dist: distributed.Dist,
-                          compute: torch.dtype) -> dict[str, float]:
-    """Forward and backward every pass of this process; the step's sums over all processes.
+def _accumulate_gradients(net: Any, model: Any, passes: list[Batch],
+                          option_ids: torch.Tensor | None, config: TrainConfig,
+                          dist: distributed.Dist, compute: torch.dtype) -> dict[str, float]:
+    """Forward and backward every pass of this process through ``net`` (``model`` or its
+    DDP/FSDP wrapper); the step's sums over all processes.
 
     Each pass's loss is its share of the mean over the whole global batch (counts summed
     over processes first), so the gradients add up to those of one big batch.
@@ -177,8 +179,8 @@ def _accumulate_gradients(net: Any, passes: list[Batch], option_ids: torch.Tenso
         with parallel.gradient_sync(net, enabled=j == len(passes) - 1):
             with torch.autocast(dist.device.type, dtype=torch.bfloat16,
                                 enabled=compute == torch.bfloat16):
-                logits = net(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                             logits_to_keep=batch.keep).logits
+                logits = logits_at(net, batch.input_ids, batch.attention_mask, batch.keep,
+                                   model)
             terms = loss_terms(logits, batch, option_ids)
             loss = objective(terms, n_ce, n_answers, config.target, config.soft_weight)
             (loss * dist.world_size).backward()  # DDP and FSDP average over processes
