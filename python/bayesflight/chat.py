@@ -45,9 +45,11 @@ def answer_prefix(domain: Domain) -> str:
     return f"The best option is {domain.noun.capitalize()} "
 
 
-def answer(domain: Domain, choice: int) -> str:
-    """``The best option is Flight N.`` for the 0-based ``choice``."""
-    return f"{answer_prefix(domain)}{choice + 1}."
+def answer(domain: Domain, choice: int, statement: str | None = None) -> str:
+    """``The best option is Flight N.`` for the 0-based ``choice``; after ``statement`` and a
+    space when one is given (belief-state teaching)."""
+    text = f"{answer_prefix(domain)}{choice + 1}."
+    return text if statement is None else f"{statement} {text}"
 
 
 def user_turn(
@@ -65,14 +67,17 @@ def conversation(
     recommendations: np.ndarray,
     choices: np.ndarray,
     next_options: np.ndarray | None = None,
+    statements: list[str] | None = None,
 ) -> list[Message]:
     """The chat after the given rounds (R, K, F) with the assistant's ``recommendations`` (R,)
-    and the user's ``choices`` (R,); with ``next_options``, ends on the next user turn."""
+    and the user's ``choices`` (R,); with ``next_options``, ends on the next user turn; with
+    ``statements`` (R,), each answer follows its belief statement."""
     messages: list[Message] = []
     previous = None
-    for options, rec, pref in zip(rounds, recommendations, choices, strict=True):
+    said = [None] * len(rounds) if statements is None else list(statements)
+    for options, rec, pref, stated in zip(rounds, recommendations, choices, said, strict=True):
         messages.append({"role": "user", "content": user_turn(domain, options, previous)})
-        messages.append({"role": "assistant", "content": answer(domain, int(rec))})
+        messages.append({"role": "assistant", "content": answer(domain, int(rec), stated)})
         previous = (int(rec), int(pref))
     if next_options is not None:
         messages.append({"role": "user", "content": user_turn(domain, next_options, previous)})

@@ -11,6 +11,8 @@ in chunks of CHUNK dialogues, so the same arguments always give the same dialogu
   model, so it never meets an impossible observation. Its early mistakes stay in.
 * The **oracle** recommends the user's actual choice every round, with probability one: it is
   always right, also when a noisy user strays from the best option.
+* With ``statements`` (belief-state teaching, Bayesian teacher only), each of the teacher's
+  turns first states its belief so far (``bayesflight.statements``), then recommends.
 
 Leakage control: no dialogue round shows an option set equal, as a multiset of options, to one
 of the evaluation's held-out sets (``heldout_sets``); such rounds are redrawn and counted.
@@ -27,6 +29,7 @@ from . import HypothesisGrid, run_protocol
 from .domains import Domain
 from .reference import ChoiceModel
 from .sampling import rng, user_split
+from .statements import buckets, posterior_means
 from .users import choose
 
 TEACHERS = ("bayesian", "oracle")
@@ -49,10 +52,14 @@ class TeachingConfig:
     users: str = "all"
     heldout_seed: int | None = None  # the evaluation seed whose held-out sets to avoid; None: seed
     n_heldout: int = DEFAULT_HELDOUT_SETS
+    statements: bool = False  # belief-state teaching: a belief statement before each answer
 
     def __post_init__(self) -> None:
         if self.teacher not in TEACHERS:
             raise ValueError(f"teacher must be one of {TEACHERS}, got {self.teacher!r}")
+        if self.statements and self.teacher != "bayesian":
+            raise ValueError("statements (belief-state teaching) need the bayesian teacher: "
+                             "the oracle holds no belief to state")
         if self.users not in USER_SETS:
             raise ValueError(f"users must be one of {USER_SETS}, got {self.users!r}")
         for name, low in (("n_dialogues", 1), ("n_rounds", 1), ("n_options", 2),
@@ -74,7 +81,9 @@ class Dialogues:
     user_ids (N,) index the hypothesis grid (the paper's user order); user_weights (N, F);
     rounds (N, R, K, F) normalised options; choices (N, R) the users' revealed choices;
     recommendations (N, R); option_probs (N, R, K) the teacher's probability of each option;
-    n_redrawn counts the rounds redrawn because they equalled a held-out set.
+    n_redrawn counts the rounds redrawn because they equalled a held-out set; statements
+    (N, R, F), with belief-state teaching, the bucket levels the teacher states before each
+    answer (``bayesflight.statements``), else None.
     """
 
     start: int
@@ -85,6 +94,7 @@ class Dialogues:
     recommendations: np.ndarray
     option_probs: np.ndarray
     n_redrawn: int
+    statements: np.ndarray | None = None
 
 
 def heldout_sets(
@@ -198,4 +208,6 @@ def generate(config: TeachingConfig) -> Iterator[Dialogues]:
         )
         choices = choose(w, rounds, config.choice_model, noise_rng)
         recs, probs = teach(config.teacher, grid, w, rounds, choices, config.choice_model)
-        yield Dialogues(start, ids, w, rounds, choices, recs, probs, redrawn)
+        levels = (buckets(posterior_means(weights, rounds, choices, config.choice_model))
+                  if config.statements else None)
+        yield Dialogues(start, ids, w, rounds, choices, recs, probs, redrawn, levels)

@@ -20,6 +20,7 @@ import numpy as np
 from . import chat
 from .domains import Domain
 from .fileio import atomic_open
+from .statements import statements
 from .teacher import Dialogues, TeachingConfig, generate, option_levels
 
 _GROUP_LIMIT = 4096  # most entries in one table of option texts (features grouped under it)
@@ -45,6 +46,7 @@ class _Tables:
     radices: tuple[np.ndarray, ...]  # level weights that index a group's table
     option_tables: tuple[tuple[np.ndarray, ...], ...]  # [k][group] -> texts by group index
     first_user: str  # the line's opening up to the first option
+    answer_open: str  # where an assistant turn's content starts (``between`` opens with it)
     between: np.ndarray  # (K, K) answer to round r, then feedback and question of round r+1
     last_answer: np.ndarray  # (K,) answer to the last round, then the end of ``messages``
     digits: np.ndarray  # (K,) choice numbers
@@ -105,6 +107,7 @@ def _tables(domain: Domain, n_options: int) -> _Tables:
         option_tables=tuple(option_tables),
         first_user='{"role": "user", "content": "'
         + _esc(chat.instruction(domain) + "\n\n" + question_head),
+        answer_open=answer_open,
         between=np.array(between, dtype=object),
         last_answer=_object_table(last),
         digits=_object_table([str(k) for k in range(n_options)]),
@@ -135,15 +138,22 @@ def render(dialogues: Dialogues, config: TeachingConfig) -> list[str]:
         [f'{{"idx": {i}, "messages": [' for i in range(dialogues.start, dialogues.start + n)],
         [t.first_user] * n,
     ]
+    said = (None if dialogues.statements is None
+            else statements(domain, dialogues.statements))  # (N, R) sentences
     for r in range(n_rounds):
         for j in range(k):
             for gi, g in enumerate(t.groups):
                 index = levels[:, r, j, list(g)] @ t.radices[gi]
                 columns.append(t.option_tables[j][gi][index].tolist())
         if r < n_rounds - 1:
-            columns.append(t.between[recs[:, r], choices[:, r]].tolist())
+            answers = t.between[recs[:, r], choices[:, r]].tolist()
         else:
-            columns.append(t.last_answer[recs[:, r]].tolist())
+            answers = t.last_answer[recs[:, r]].tolist()
+        if said is not None:  # the statement opens the assistant's content
+            cut = len(t.answer_open)
+            answers = [f"{t.answer_open}{_esc(s)} {a[cut:]}" for s, a in zip(said[:, r], answers,
+                                                                            strict=True)]
+        columns.append(answers)
     prob_texts = _floats(probs)
     for r in range(n_rounds):
         for j in range(k):

@@ -77,6 +77,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--heldout-sets", type=_int_at_least(0), default=DEFAULT_HELDOUT_SETS,
                         help="number of held-out sets in that evaluation set (default: "
                         f"{DEFAULT_HELDOUT_SETS})")
+    parser.add_argument("--statements", action="store_true",
+                        help="belief-state teaching (bayesian teacher only): each teacher turn "
+                        "first states its belief about the user, each feature's posterior mean "
+                        "weight in words ('So far: price: cheaper (strong); ...'), then "
+                        "recommends (default: off, the paper's plain answers)")
     parser.set_defaults(run=run)
 
 
@@ -105,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         users=args.users,
         heldout_seed=args.heldout_seed,
         n_heldout=args.heldout_sets,
+        statements=args.statements,
     )
     summary = write_dialogues(args.out, config)
     print(f"wrote {summary.n_dialogues} {args.teacher} dialogues to {summary.path} "

@@ -18,11 +18,18 @@ class OptionParseError(ValueError):
 
 @dataclass(frozen=True)
 class Feature:
-    """One attribute of an option: ``name`` as in the released files, ``label`` as in the text."""
+    """One attribute of an option: ``name`` as in the released files, ``label`` as in the text.
+
+    ``lower`` and ``higher`` name a preference for its low or high levels in a belief
+    statement (``price: cheaper``); neither holds a digit, so that the answer stays the last
+    number of a taught turn.
+    """
 
     name: str
     label: str
     values: tuple[str, ...]
+    lower: str = "lower"
+    higher: str = "higher"
 
     @property
     def n_levels(self) -> int:

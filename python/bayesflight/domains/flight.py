@@ -17,16 +17,19 @@ def _duration(minutes: int) -> str:
 
 
 DEPARTURE = Feature("departure_time", "departure time",
-                    tuple(_clock(360 + 96 * i) for i in range(11)))
-DURATION = Feature("duration", "duration", tuple(_duration(30 + 117 * i) for i in range(11)))
-STOPS = Feature("number_of_stops", "number of stops", ("0", "1", "2"))
-PRICE = Feature("price", "price", tuple(f"${100 + 90 * i}" for i in range(11)))
+                    tuple(_clock(360 + 96 * i) for i in range(11)), "earlier", "later")
+DURATION = Feature("duration", "duration", tuple(_duration(30 + 117 * i) for i in range(11)),
+                   "shorter", "longer")
+STOPS = Feature("number_of_stops", "number of stops", ("0", "1", "2"), "fewer", "more")
+PRICE = Feature("price", "price", tuple(f"${100 + 90 * i}" for i in range(11)),
+                "cheaper", "pricier")
 
 # Beyond the paper's four: attributes travellers weigh, each with a natural grid.
-CHECKED_BAGS = Feature("checked_bags", "checked bags included", ("0", "1", "2"))
-LEGROOM = Feature("legroom", "legroom", tuple(f"{28 + i} in" for i in range(7)))
+CHECKED_BAGS = Feature("checked_bags", "checked bags included", ("0", "1", "2"), "fewer",
+                       "more")
+LEGROOM = Feature("legroom", "legroom", tuple(f"{28 + i} in" for i in range(7)), "less", "more")
 ON_TIME = Feature("on_time_rate", "on-time rate", tuple(f"{60 + 10 * i}%" for i in range(5)))
-WIFI = Feature("wifi", "wifi", ("none", "paid", "free"))
+WIFI = Feature("wifi", "wifi", ("none", "paid", "free"), "less", "more")
 
 FLIGHT_FEATURES = (DEPARTURE, DURATION, STOPS, PRICE, CHECKED_BAGS, LEGROOM, ON_TIME, WIFI)
 

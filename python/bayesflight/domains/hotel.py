@@ -9,8 +9,9 @@ HOTEL = Domain(
     "hotel",
     (
         Feature("distance_to_downtown", "distance to downtown",
-                tuple(f"{i} miles" for i in range(11))),
-        Feature("price", "price", tuple(f"${100 + 90 * i}" for i in range(11))),
+                tuple(f"{i} miles" for i in range(11)), "closer", "farther"),
+        Feature("price", "price", tuple(f"${100 + 90 * i}" for i in range(11)), "cheaper",
+                "pricier"),
         Feature("rating", "rating", tuple(f"{i} stars" for i in range(1, 6))),
         Feature("amenities", "amenities", (
             "no amenities",
@@ -18,6 +19,6 @@ HOTEL = Domain(
             "free parking and free breakfast",
             "free parking, free breakfast, and pool",
             "free parking, free breakfast, pool, and fitness center",
-        )),
+        ), "fewer", "more"),
     ),
 )

@@ -1,0 +1,111 @@
+"""Belief statements: the Bayesian teacher's current belief about a user, in one fixed sentence.
+
+Belief-state teaching has the teacher say what it believes before it recommends:
+``So far: departure time: no preference; duration: shorter (slight); number of stops: fewer
+(strong); price: cheaper (strong).`` Each feature's word comes from its posterior mean
+weight E[w_f], put in one of five buckets: |E[w_f]| < 0.2 is no preference, < 0.6 slight,
+else strong, the sign choosing the feature's ``lower`` or ``higher`` word. Updating then
+becomes a local step (the last statement and the user's latest choice give the next one), and
+acting on a statement is a static rule: scoring the options with the bucket centres (0, 0.4,
+0.8) recommends as well as the exact posterior does after a few rounds (``statement_weights``;
+docs/results.md has the figures).
+
+The statement holds no digit, so the answer's option number stays the last number of the turn.
+Shapes: N dialogues, R rounds, M hypotheses, F features, K options.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .domains import Domain
+from .reference import ChoiceModel, log_likelihood
+
+SLIGHT, STRONG = 0.2, 0.6  # |E[w_f]| from which a preference is slight, strong
+CENTRES = np.array([-0.8, -0.4, 0.0, 0.4, 0.8])  # the weight each bucket stands for
+_CHUNK = 1024  # dialogues whose likelihoods are held at once (N x R x M x K floats)
+
+
+def posterior_means(
+    weights: np.ndarray, rounds: np.ndarray, choices: np.ndarray,
+    choice_model: ChoiceModel = ChoiceModel(),
+) -> np.ndarray:
+    """E[w] under the posterior before each round: (N, R, F), index r after rounds 0..r-1.
+
+    ``weights`` (M, F) is the hypothesis grid (uniform prior), ``rounds`` (N, R, K, F) the
+    option sets, ``choices`` (N, R) the users' choices; Bayes' rule as in
+    ``reference.update``, ties as its ``best_option``.
+    """
+    n, n_rounds = choices.shape
+    out = np.empty((n, n_rounds, weights.shape[1]))
+    for start in range(0, n, _CHUNK):
+        x, c = rounds[start:start + _CHUNK], choices[start:start + _CHUNK]
+        log_lik = log_likelihood(weights, x, choice_model)  # (n, R, M, K)
+        chosen = np.take_along_axis(log_lik, c[:, :, None, None], axis=-1)[..., 0]  # (n, R, M)
+        log_post = np.concatenate([np.zeros_like(chosen[:, :1]),
+                                   np.cumsum(chosen[:, :-1], axis=1)], axis=1)
+        top = log_post.max(axis=-1, keepdims=True)
+        p = np.exp(log_post - top)
+        out[start:start + _CHUNK] = (p @ weights) / p.sum(axis=-1, keepdims=True)
+    return out
+
+
+def buckets(means: np.ndarray) -> np.ndarray:
+    """The bucket of each posterior mean weight (...): -2 (strong, lower) .. 2 (strong, higher).
+
+    Means within 1e-9 of a threshold count as reaching it, so that the last bit of a float
+    sum never moves a statement.
+    """
+    m = np.asarray(means, dtype=np.float64)
+    size = np.where(np.abs(m) >= STRONG - 1e-9, 2, np.where(np.abs(m) >= SLIGHT - 1e-9, 1, 0))
+    return (np.sign(np.where(size > 0, m, 0.0)) * size).astype(np.int64)
+
+
+def statement(domain: Domain, levels: np.ndarray) -> str:
+    """The sentence for one row of bucket ``levels`` (F,) in -2..2."""
+    parts = []
+    for feature, level in zip(domain.features, np.asarray(levels).tolist(), strict=True):
+        if level == 0:
+            parts.append(f"{feature.label}: no preference")
+        else:
+            word = feature.higher if level > 0 else feature.lower
+            parts.append(f"{feature.label}: {word} ({'strong' if abs(level) == 2 else 'slight'})")
+    return "So far: " + "; ".join(parts) + "."
+
+
+def statements(domain: Domain, levels: np.ndarray) -> np.ndarray:
+    """The sentences for bucket ``levels`` (..., F): an object array (...) of str, each distinct
+    row written once."""
+    flat = np.asarray(levels).reshape(-1, domain.n_features)
+    unique, inverse = np.unique(flat, axis=0, return_inverse=True)
+    texts = np.empty(len(unique), dtype=object)
+    texts[:] = [statement(domain, row) for row in unique]
+    return texts[inverse.reshape(-1)].reshape(np.shape(levels)[:-1])
+
+
+def parse_statement(domain: Domain, text: str) -> np.ndarray | None:
+    """Inverse of :func:`statement`: the bucket levels (F,), or None if ``text`` is not one."""
+    body = text.strip()
+    if not (body.startswith("So far: ") and body.endswith(".")):
+        return None
+    parts = body[len("So far: "):-1].split("; ")
+    if len(parts) != domain.n_features:
+        return None
+    out = np.zeros(domain.n_features, dtype=np.int64)
+    for i, (feature, part) in enumerate(zip(domain.features, parts, strict=True)):
+        head = f"{feature.label}: "
+        if not part.startswith(head):
+            return None
+        rest = part[len(head):]
+        choices = {"no preference": 0, f"{feature.lower} (slight)": -1,
+                   f"{feature.lower} (strong)": -2, f"{feature.higher} (slight)": 1,
+                   f"{feature.higher} (strong)": 2}
+        if rest not in choices:
+            return None
+        out[i] = choices[rest]
+    return out
+
+
+def statement_weights(levels: np.ndarray) -> np.ndarray:
+    """The weights (..., F) a statement stands for: each bucket's centre."""
+    return CENTRES[np.asarray(levels) + 2]
