@@ -40,16 +40,16 @@ def feedback(domain: Domain, recommended: int, preferred: int) -> str:
     return f"{head} incorrect. I prefer {domain.label(preferred)}."
 
 
-def answer_prefix(domain: Domain) -> str:
-    """The assistant's answer up to the option number: ``The best option is Flight ``."""
-    return f"The best option is {domain.noun.capitalize()} "
+def answer_prefix(domain: Domain, statement: str | None = None) -> str:
+    """The assistant's answer up to the option number: ``The best option is Flight ``; after
+    ``statement`` and a space when one is given (belief-state teaching)."""
+    prefix = f"The best option is {domain.noun.capitalize()} "
+    return prefix if statement is None else f"{statement} {prefix}"
 
 
 def answer(domain: Domain, choice: int, statement: str | None = None) -> str:
-    """``The best option is Flight N.`` for the 0-based ``choice``; after ``statement`` and a
-    space when one is given (belief-state teaching)."""
-    text = f"{answer_prefix(domain)}{choice + 1}."
-    return text if statement is None else f"{statement} {text}"
+    """``The best option is Flight N.`` for the 0-based ``choice`` (after ``statement``)."""
+    return f"{answer_prefix(domain, statement)}{choice + 1}."
 
 
 def user_turn(

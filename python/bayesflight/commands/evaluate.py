@@ -14,9 +14,16 @@ from ..metrics import summarise
 from ..plotting import plot_accuracy
 from ..protocol import run_assistant
 from ..results import format_table, write_results
-from .make_eval import add_evalset_arguments, evalset_config, evalset_from_args, positive_int
+from .make_eval import (
+    add_evalset_arguments,
+    evalset_config,
+    evalset_from_args,
+    non_negative_int,
+    positive_int,
+)
 
 DEFAULT_MODEL = "smollm2-135m"  # bayesflight.llm.DEFAULT_MODEL, without importing torch here
+MODES = ("score", "generate", "belief")  # bayesflight.llm.assistant.MODES, likewise
 # What must be equal for --resume to continue a saved transcript.
 RUN_KEYS = ("model", "adapter", "mode", "dtype", "max_new_tokens", "domain", "seed", "users",
             "user_pool", "rounds", "heldout", "options", "user_noise", "interactions",
@@ -36,9 +43,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     model.add_argument("--adapter", default=None, help="a PEFT adapter directory on top")
     model.add_argument("--name", default=None,
                        help="the model's name in results.json (default: adapter or model name)")
-    model.add_argument("--mode", choices=("score", "generate"), default="score",
+    model.add_argument("--mode", choices=MODES, default="score",
                        help="score: next-token probabilities of the option numbers (default); "
-                            "generate: greedy answer, parsed")
+                            "generate: greedy answer, parsed; belief: for a model taught with "
+                            "belief statements (generate --statements): it writes its own "
+                            "statement, then the option numbers are scored after it")
     model.add_argument("--device", default="auto",
                        help="auto (a GPU when there is one), cpu, cuda or cuda:N")
     model.add_argument("--dtype", default="auto",
@@ -48,6 +57,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help="held-out questions per forward pass (default 16)")
     model.add_argument("--max-new-tokens", type=positive_int, default=32,
                        help="answer length in generate mode (default 32)")
+    model.add_argument("--users-at-once", type=non_negative_int, default=0,
+                       help="users that advance through the rounds together, their questions "
+                            "batched (fast on a GPU); 1: one user at a time on a cached "
+                            "conversation (fast on a CPU); the answers are the same. Default 0: "
+                            "64 on a GPU, 1 elsewhere")
     add_evalset_arguments(parser)
     parser.set_defaults(users=20, heldout=20)
     parser.add_argument("--out", default="runs/evaluate",
@@ -77,7 +91,10 @@ def run(args: argparse.Namespace) -> int:
     llm = evaluate_llm(evalset, args.out, name, args.model, adapter=args.adapter,
                        run_key=run_key, resume=args.resume, mode=args.mode, device=args.device,
                        dtype=args.dtype, batch_size=args.batch_size,
-                       max_new_tokens=args.max_new_tokens, progress=not args.no_progress)
+                       max_new_tokens=args.max_new_tokens, progress=not args.no_progress,
+                       users_at_once=args.users_at_once)
+    llm_seconds = time.perf_counter() - start
+    questions = evalset.n_users * ((evalset.n_rounds + 1) * evalset.n_heldout + evalset.n_rounds)
     out = Path(args.out)
     bayesian = run_assistant(make_assistant("bayesian", evalset.domain,
                                             choice_model=evalset.user_model),
@@ -94,6 +111,9 @@ def run(args: argparse.Namespace) -> int:
         "dtype": llm.dtype,
         "batch_size": args.batch_size,
         "parse_failure_rate": llm.parse_failure_rate,
+        "users_at_once": llm.users_at_once,
+        "questions": questions,
+        "questions_per_s": round(questions / llm_seconds, 2),
         **evalset_config(args, evalset),
         "assistants": list(summaries),
         "seconds": round(time.perf_counter() - start, 2),
@@ -102,9 +122,12 @@ def run(args: argparse.Namespace) -> int:
           f"{evalset.n_heldout} held-out sets of {evalset.n_options}, seed {evalset.seed}; "
           f"{name} ({args.mode} mode, {config['device']}, {config['dtype']})\n")
     print(format_table(summaries))
-    if args.mode == "generate":
+    if args.mode != "score":
+        what = "answers" if args.mode == "generate" else "statements"
         print(f"\nparse failures: {llm.n_parse_failures} of {llm.n_generated} "
-              f"answers ({llm.parse_failure_rate:.1%})")
+              f"{what} ({llm.parse_failure_rate:.1%})")
+    print(f"{questions} questions in {llm_seconds:.1f} s with the model load: "
+          f"{questions / llm_seconds:.1f} questions/s", file=sys.stderr)
     path = write_results(out, config, summaries)
     plot = out / "accuracy.png"
     plot_accuracy(summaries, plot, f"{evalset.domain.name}: held-out accuracy by round "

@@ -5,7 +5,10 @@ template. In ``score`` mode the model's choice is its next-token distribution ov
 numbers after the assistant's answer prefix ``The best option is Flight `` (a probability over
 the K options; nothing to parse, nothing can fail). In ``generate`` mode, as in the paper,
 the model answers freely (greedy) and the answer is parsed; unparseable answers count as
-failures and predict uniformly (so recommend the first option).
+failures and predict uniformly (so recommend the first option). In ``belief`` mode (for
+models taught with belief statements) the model first writes its own statement of what it
+believes (greedy, up to the answer prefix), then the option numbers are scored after that
+statement and the answer prefix; in the rounds, its own statement stays in the conversation.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from ..assistants.base import Assistant
 from ..domains import FLIGHT, Domain
 from .scoring import PrefixScorer, common_prefix_length
 
-MODES = ("score", "generate")
+MODES = ("score", "generate", "belief")
+STATEMENT_END = "The best option is"  # a belief statement is the text before this
 
 
 class LLMAssistant(Assistant):
@@ -29,7 +33,9 @@ class LLMAssistant(Assistant):
     conversations share the instruction), so each round's new turns are encoded once and the
     N held-out questions after it are scored in batches of ``batch_size`` on top of it.
     The assistant turns in the conversation are always the canonical ``The best option is
-    Flight N.`` of the recommendation the protocol made, in both modes.
+    Flight N.`` of the recommendation the protocol made (after the model's own statement in
+    ``belief`` mode). ``scorer`` replaces the default prefix-caching one (e.g. one without a
+    shared prefix, to batch prompts of many users).
     """
 
     def __init__(
@@ -43,6 +49,7 @@ class LLMAssistant(Assistant):
         max_new_tokens: int = 32,
         name: str = "llm",
         progress: Callable[[int], object] | None = None,
+        scorer: PrefixScorer | None = None,
     ):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -52,11 +59,11 @@ class LLMAssistant(Assistant):
         self.max_new_tokens = max_new_tokens
         self.name = name
         self.progress = progress  # called with the number of option sets after each predict
-        self.scorer = PrefixScorer(model, batch_size=batch_size, use_cache=use_cache)
+        self.scorer = scorer or PrefixScorer(model, batch_size=batch_size, use_cache=use_cache)
         self.stop_ids = _stop_ids(model, tokenizer)
         self.n_generated = 0
         self.n_parse_failures = 0
-        self._first_answers: dict[bytes, np.ndarray] = {}
+        self._first_answers: dict[bytes, tuple[np.ndarray, str | None]] = {}
         self.reset()
 
     @property
@@ -68,14 +75,20 @@ class LLMAssistant(Assistant):
         """Start a new user: an empty conversation (the cached prefix stays for reuse)."""
         self.messages: list[chat.Message] = []
         self.previous: tuple[int, int] | None = None
+        self.stated: list[str] = []  # belief mode: the model's statement in each round
+        self._said: dict[bytes, str | None] = {}  # the statement last made before each set
 
     def observe(self, options: np.ndarray, recommended: int, choice: int) -> None:
-        """Append the round to the conversation: the question, the answer, then (in the next
-        user turn) the user's feedback."""
-        self._check_options(np.asarray(options)[None])
+        """Append the round to the conversation: the question, the answer (after the model's
+        statement in belief mode), then (in the next user turn) the user's feedback."""
+        x = np.asarray(options, dtype=np.float64)
+        self._check_options(x[None])
+        said = self._said.get(x.tobytes()) if self.mode == "belief" else None
+        if self.mode == "belief":
+            self.stated.append(said or "")
         self.messages += [
-            {"role": "user", "content": chat.user_turn(self.domain, options, self.previous)},
-            {"role": "assistant", "content": chat.answer(self.domain, int(recommended))},
+            {"role": "user", "content": chat.user_turn(self.domain, x, self.previous)},
+            {"role": "assistant", "content": chat.answer(self.domain, int(recommended), said)},
         ]
         self.previous = (int(recommended), int(choice))
 
@@ -91,53 +104,95 @@ class LLMAssistant(Assistant):
         return probs[0] if single else probs
 
     def _ask(self, sets: np.ndarray) -> np.ndarray:
-        return self._score(sets) if self.mode == "score" else self._generate(sets)
+        probs, said = self.answer_prompts(self.prompt_texts(sets, answer_prefix=False),
+                                          sets.shape[1])
+        self._said.update(zip((x.tobytes() for x in sets), said, strict=True))
+        return probs
+
+    def answer_prompts(self, texts: list[str], k: int) -> tuple[np.ndarray, list[str | None]]:
+        """The model's probabilities (N, K) over the K options after each prompt text (ending
+        with the generation prompt), and its belief statement for each (None unless belief
+        mode)."""
+        if self.mode == "score":
+            prefix = chat.answer_prefix(self.domain)
+            return self._score([t + prefix for t in texts], k), [None] * len(texts)
+        if self.mode == "generate":
+            return self._generate(texts, k), [None] * len(texts)
+        said = self._statements(texts)
+        return self._score([t + chat.answer_prefix(self.domain, s)
+                            for t, s in zip(texts, said, strict=True)], k), said
 
     def _first_turn(self, sets: np.ndarray) -> np.ndarray:
         """Before any round every user is asked the same questions: answer each option set
-        once per assistant and reuse the answer for later users (the model is deterministic)."""
+        once per assistant and reuse the answer (and statement) for later users (the model is
+        deterministic)."""
         keys = [options.tobytes() for options in sets]
         fresh = list(dict.fromkeys(k for k in keys if k not in self._first_answers))
         if fresh:
             first = {k: i for i, k in reversed(list(enumerate(keys)))}
             answers = self._ask(sets[[first[k] for k in fresh]])
-            self._first_answers.update(zip(fresh, answers, strict=True))
+            self._first_answers.update(
+                (k, (a, self._said.get(k))) for k, a in zip(fresh, answers, strict=True))
+        self._said.update((k, self._first_answers[k][1]) for k in keys)
         if self.mode == "generate":  # reused answers count too (_generate counted the fresh)
 
             def failures(ks: list[bytes]) -> int:  # a failed parse predicts uniformly
-                return sum(bool(np.all(self._first_answers[k] == 1 / sets.shape[1])) for k in ks)
+                return sum(bool(np.all(self._first_answers[k][0] == 1 / sets.shape[1]))
+                           for k in ks)
 
             self.n_generated += len(keys) - len(fresh)
             self.n_parse_failures += failures(keys) - failures(fresh)
-        return np.stack([self._first_answers[k] for k in keys])
+        return np.stack([self._first_answers[k][0] for k in keys])
 
     def prompt_texts(self, sets: np.ndarray, answer_prefix: bool = True) -> list[str]:
         """The chat-template text of the question about each option set (N, K, F), after the
         conversation so far, ending with the generation prompt (and the answer prefix)."""
+        return self.question_texts(self.messages, self.previous, sets, answer_prefix)
+
+    def question_texts(self, messages: list[chat.Message], previous: tuple[int, int] | None,
+                       sets: np.ndarray, answer_prefix: bool = False) -> list[str]:
+        """The chat-template text of the question about each option set (N, K, F) after the
+        conversation ``messages`` whose last round was ``previous`` = (recommended, preferred)."""
         tail = chat.answer_prefix(self.domain) if answer_prefix else ""
         texts = []
         for options in sets:
-            turn = {"role": "user", "content": chat.user_turn(self.domain, options, self.previous)}
+            turn = {"role": "user", "content": chat.user_turn(self.domain, options, previous)}
             text = self.tokenizer.apply_chat_template(
-                [*self.messages, turn], tokenize=False, add_generation_prompt=True)
+                [*messages, turn], tokenize=False, add_generation_prompt=True)
             texts.append(text + tail)
         return texts
 
     def _encode(self, texts: list[str]) -> list[list[int]]:
         return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
 
-    def _score(self, sets: np.ndarray) -> np.ndarray:
-        texts = self.prompt_texts(sets)
+    def _score(self, texts: list[str], k: int) -> np.ndarray:
+        """Next-token probabilities of the K option numbers after texts ending in the answer
+        prefix: (N, K)."""
         prompts = self._encode(texts)
-        drop, candidates = option_tokens(self.tokenizer, texts[0], prompts[0], sets.shape[1])
+        drop, candidates = option_tokens(self.tokenizer, texts[0], prompts[0], k)
         contexts = [p[:len(p) - drop] for p in prompts]
         logits = self.scorer.next_logits(contexts, candidates)
         z = np.exp(logits - logits.max(axis=-1, keepdims=True))
         return z / z.sum(axis=-1, keepdims=True)
 
-    def _generate(self, sets: np.ndarray) -> np.ndarray:
-        n, k = sets.shape[:2]
-        prompts = self._encode(self.prompt_texts(sets, answer_prefix=False))
+    def _statements(self, texts: list[str]) -> list[str]:
+        """The model's belief statement after each prompt: its greedy text up to the answer
+        prefix (the whole text, counted as a failure, when it never gets there)."""
+        budget = max(self.max_new_tokens, 16 + 12 * self.domain.n_features)
+        written = self.scorer.greedy(self._encode(texts), budget, self.stop_ids,
+                                     settled=lambda tokens: STATEMENT_END in self._decode(tokens))
+        said = []
+        for tokens in written:
+            text = self._decode(tokens)
+            self.n_generated += 1
+            if STATEMENT_END not in text:
+                self.n_parse_failures += 1
+            said.append(text.split(STATEMENT_END)[0].strip())
+        return said
+
+    def _generate(self, texts: list[str], k: int) -> np.ndarray:
+        n = len(texts)
+        prompts = self._encode(texts)
         answers = self.scorer.greedy(prompts, self.max_new_tokens, self.stop_ids,
                                      settled=lambda tokens: self._settled(tokens, k))
         probs = np.full((n, k), 1.0 / k)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..evalset import EvalSet
 from ..fileio import write_json
 from ..protocol import run_assistant
@@ -27,6 +29,8 @@ class LLMRun:
     parse_failure_rate: float | None
     n_parse_failures: int
     n_generated: int
+    users_at_once: int = 1
+    statements: dict[int, list[str]] | None = None  # belief mode: each user's, by round
 
 
 def _saved_transcript(checkpoint: Path, run_key: dict[str, Any]) -> Transcript | None:
@@ -55,26 +59,41 @@ def evaluate_llm(
     batch_size: int = 16,
     max_new_tokens: int = 32,
     progress: bool = True,
+    users_at_once: int = 0,
 ) -> LLMRun:
     """Run ``model`` (with ``adapter``) through the protocol on ``evalset``.
 
-    The transcript is saved to ``out_dir/<name>.transcript.npz`` after every user, beside
-    ``run_key`` (what must match for a resumed run to continue it; by default the model,
-    adapter and mode). With ``resume``, users already in a matching saved transcript are
-    skipped.
+    ``users_at_once`` users advance together (``llm.together``; prompts of all of them in
+    one batch of ``batch_size``), or one at a time on a cached conversation with 1; 0 picks
+    64 on a GPU and 1 elsewhere. The answers are the same either way.
+
+    The transcript is saved to ``out_dir/<name>.transcript.npz`` after every user (or group
+    of users), beside ``run_key`` (what must match for a resumed run to continue it; by
+    default the model, adapter and mode). With ``resume``, users already in a matching saved
+    transcript are skipped. In belief mode the model's statements go to
+    ``<name>.statements.json``.
     """
     from tqdm import tqdm
 
     from .assistant import LLMAssistant
     from .models import load_model
+    from .scoring import PrefixScorer
+    from .together import run_together
 
+    if not isinstance(users_at_once, int) or users_at_once < 0:
+        raise ValueError(f"users_at_once must be a non-negative integer, got {users_at_once!r}")
     out = Path(out_dir)
     checkpoint = out / f"{name}.transcript.npz"
     key = run_key if run_key is not None else {"model": model, "adapter": adapter, "mode": mode}
     saved = _saved_transcript(checkpoint, key) if resume else None
     lm, tokenizer = load_model(model, adapter=adapter, device=device, dtype=dtype)
+    on_gpu = next(lm.parameters()).device.type == "cuda"
+    together = users_at_once or (64 if on_gpu else 1)
+    scorer = (PrefixScorer(lm, batch_size=batch_size, shared_prefix=False) if together > 1
+              else None)
     assistant = LLMAssistant(lm, tokenizer, domain=evalset.domain, mode=mode,
-                             batch_size=batch_size, max_new_tokens=max_new_tokens, name=name)
+                             batch_size=batch_size, max_new_tokens=max_new_tokens, name=name,
+                             scorer=scorer)
     done = 0 if saved is None else int(saved.completed.sum())
     per_user = (evalset.n_rounds + 1) * evalset.n_heldout + evalset.n_rounds
     bar = tqdm(total=evalset.n_users * per_user, initial=done * per_user, unit="question",
@@ -82,8 +101,32 @@ def evaluate_llm(
     assistant.progress = bar.update
     out.mkdir(parents=True, exist_ok=True)
     write_json(checkpoint.with_suffix(".json"), key)
-    transcript = run_assistant(assistant, evalset, progress=False,
-                               on_user=lambda _u, t: t.save(checkpoint), resume=saved)
+    said_file = out / f"{name}.statements.json"
+    said: dict[int, list[str]] = {}
+    if saved is not None and said_file.is_file():
+        said = {int(u): s for u, s in json.loads(said_file.read_text(encoding="utf-8")).items()}
+
+    def keep(transcript: Transcript) -> None:
+        if mode == "belief":
+            write_json(said_file, {str(u): s for u, s in sorted(said.items())})
+        transcript.save(checkpoint)
+
+    if together > 1:
+        transcript = Transcript.empty(evalset) if saved is None else saved
+        transcript.check_matches(evalset)
+        todo = np.flatnonzero(~transcript.completed)
+        for start in range(0, len(todo), together):
+            users = todo[start:start + together]
+            stated = run_together(assistant, evalset, users, transcript)
+            said.update((int(u), s) for u, s in zip(users, stated, strict=True))
+            keep(transcript)
+    else:
+        def on_user(u: int, transcript: Transcript) -> None:
+            said[u] = list(assistant.stated)
+            keep(transcript)
+
+        transcript = run_assistant(assistant, evalset, progress=False, on_user=on_user,
+                                   resume=saved)
     bar.close()
     parameter = next(lm.parameters())
     return LLMRun(
@@ -93,4 +136,6 @@ def evaluate_llm(
         parse_failure_rate=assistant.parse_failure_rate if assistant.n_generated else None,
         n_parse_failures=assistant.n_parse_failures,
         n_generated=assistant.n_generated,
+        users_at_once=together,
+        statements=said if mode == "belief" else None,
     )

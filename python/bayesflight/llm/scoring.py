@@ -40,14 +40,20 @@ class PrefixScorer:
     ``batch_size`` at a time, left-padded so that every row ends in the last column; the
     padding sits between the prefix and the suffix and is masked out, and each row's
     position ids continue from the prefix, so a row sees exactly its own prompt.
+
+    ``shared_prefix=False`` is for prompts of many conversations (every user of an evaluation
+    set at once, on a GPU): no prefix is kept, whole prompts run ``batch_size`` at a time,
+    longest first so that a batch holds prompts of similar length.
     """
 
-    def __init__(self, model, batch_size: int = 16, use_cache: bool = True):
+    def __init__(self, model, batch_size: int = 16, use_cache: bool = True,
+                 shared_prefix: bool = True):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         self.model = model
         self.batch_size = batch_size
         self.use_cache = use_cache
+        self.shared_prefix = shared_prefix
         self.device = next(model.parameters()).device
         self._tokens: list[int] = []
         self._cache = None
@@ -83,6 +89,8 @@ class PrefixScorer:
             raise ValueError("prompts must be a non-empty list of non-empty token lists")
         if not self.use_cache:
             return 0, 1
+        if not self.shared_prefix:
+            return 0, self.batch_size
         split = min(common_prefix_length(prompts), min(len(p) for p in prompts) - 1)
         self._extend_prefix(list(prompts[0][:split]))
         return split, (self.batch_size if split > 0 else 1)
@@ -109,9 +117,10 @@ class PrefixScorer:
         (N, C)."""
         cand = torch.tensor(list(candidates), device=self.device)
         split, size = self._split(prompts)
+        order = self._order(prompts)
         out = []
         for start in range(0, len(prompts), size):
-            chunk = [p[split:] for p in prompts[start:start + size]]
+            chunk = [prompts[i][split:] for i in order[start:start + size]]
             if self.use_cache:
                 ids, mask, positions = self._left_pad(chunk, split)
                 cache = self._batch_cache(len(chunk), split)
@@ -121,7 +130,13 @@ class PrefixScorer:
                 ids = torch.tensor(chunk, device=self.device)
                 logits = self.model(input_ids=ids, use_cache=False, logits_to_keep=1).logits
             out.append(logits[:, -1, cand].float().cpu())
-        return torch.cat(out).double().numpy()
+        return torch.cat(out).double().numpy()[np.argsort(order)]
+
+    def _order(self, prompts: Sequence[Sequence[int]]) -> np.ndarray:
+        """The order to run prompts in: as given, or longest first without a shared prefix."""
+        if self.shared_prefix:
+            return np.arange(len(prompts))
+        return np.argsort([-len(p) for p in prompts], kind="stable")
 
     @torch.inference_mode()
     def greedy(
@@ -138,9 +153,10 @@ class PrefixScorer:
             raise ValueError(f"max_new_tokens must be a positive integer, got {max_new_tokens!r}")
         split, size = self._split(prompts)
         stops = set(stop_ids)
+        order = self._order(prompts)
         results: list[list[int]] = []
         for start in range(0, len(prompts), size):
-            chunk = [p[split:] for p in prompts[start:start + size]]
+            chunk = [prompts[i][split:] for i in order[start:start + size]]
             ids, mask, positions = self._left_pad(chunk, split)
             cache = self._batch_cache(len(chunk), split)
             rows: list[list[int]] = [[] for _ in chunk]
@@ -158,4 +174,4 @@ class PrefixScorer:
                 ids, positions = token[:, None], positions[:, -1:] + 1
                 mask = torch.cat([mask, mask.new_ones((len(chunk), 1))], dim=1)
             results.extend(rows)
-        return results
+        return [results[i] for i in np.argsort(order)]
