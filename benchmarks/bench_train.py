@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -40,8 +41,13 @@ from bayesflight.train.losses import loss_terms, objective
 from bayesflight.train.modeling import prepare
 from machine import cpu_name
 
-# Randomly initialised architectures of about half a billion parameters (for GPU throughput).
+# Randomly initialised architectures (for GPU throughput): SmolLM2-135M's own, and two of
+# about half a billion parameters.
 ARCHS = {
+    "smollm2-135m": ("LlamaConfig", {"hidden_size": 576, "intermediate_size": 1536,
+                                     "num_hidden_layers": 30, "num_attention_heads": 9,
+                                     "num_key_value_heads": 3, "vocab_size": 49152,
+                                     "tie_word_embeddings": True, "rms_norm_eps": 1e-5}),
     "qwen2-0.5b": ("Qwen2Config", {"hidden_size": 896, "intermediate_size": 4864,
                                    "num_hidden_layers": 24, "num_attention_heads": 14,
                                    "num_key_value_heads": 2, "vocab_size": 151936,
@@ -76,17 +82,34 @@ def dialogues(n: int, seed: int, variable: bool) -> list[dict]:
 
 
 def build_model(args: argparse.Namespace):
-    """(model, tokenizer) on the device in float32: a named model or a random architecture."""
-    model, tokenizer = load_model(args.model, device=args.device, dtype="float32")
+    """(model, tokenizer) on the device in float32: a named model or a random architecture
+    (then ``--model`` only gives the tokenizer, and may be a directory holding just that)."""
     if args.random_arch:
         import transformers
 
+        tokenizer = (load_model(args.model, device="cpu", dtype="float32")[1]
+                     if not Path(args.model).is_dir()
+                     else transformers.AutoTokenizer.from_pretrained(args.model))
         name, settings = ARCHS[args.random_arch]
         config = getattr(transformers, name)(**settings, max_position_embeddings=4096)
         torch.manual_seed(0)
         model = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-        model.to(args.device)
-    return model, tokenizer
+        return model.to(args.device), tokenizer
+    return load_model(args.model, device=args.device, dtype="float32")
+
+
+def measured_peak_tflops(device: str, n: int = 8192, repeats: int = 20) -> float:
+    """The bf16 TFLOP/s of a large square matmul on ``device``: the peak MFU is taken against."""
+    a = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+    b = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+    for _ in range(3):
+        a @ b
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    torch.cuda.synchronize()
+    return 2 * n ** 3 * repeats / (time.perf_counter() - start) / 1e12
 
 
 def core_parameters(model) -> int:
@@ -141,7 +164,14 @@ def main() -> None:
     parser.add_argument("--ours-dtype", choices=("auto", "fp32", "bf16"), default="auto",
                         help="also time ours in bf16: auto on CUDA or a CPU with native bf16")
     parser.add_argument("--peak-tflops", type=float, default=None,
-                        help="the device's peak dense TFLOP/s in the compute dtype, for MFU")
+                        help="the device's peak dense TFLOP/s in the compute dtype, for MFU "
+                        "(on CUDA, default: measured here with a large bf16 matmul)")
+    parser.add_argument("--methods", default="naive,ours fp32,ours bf16",
+                        help="comma-separated loops to time (default: all three)")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the model (dynamic shapes) before timing")
+    parser.add_argument("--fused-adamw", action="store_true",
+                        help="AdamW's fused CUDA kernel instead of the default for-each one")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -150,7 +180,10 @@ def main() -> None:
     model = prepare(model, TrainConfig(data="-", out="-", full=args.full,
                                        lora_layers=args.lora_layers))
     model.train()
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5,
+                                  fused=args.fused_adamw or None)
+    if args.compile:
+        model = torch.compile(model, dynamic=True)
     # A pool larger than the steps need, so that grouping by length has lengths to choose from.
     n_dialogues = max(64, args.batch_size * (args.steps + 1))
     data = tokenize_dialogues(dialogues(n_dialogues, args.seed, args.variable_rounds),
@@ -184,6 +217,13 @@ def main() -> None:
     if bf16:
         methods["ours bf16"] = (lambda ex: our_step(model, ex, pad_id, option_ids, True), ours,
                                 "bf16 autocast")
+    wanted = [m.strip() for m in args.methods.split(",")]
+    methods = {name: m for name, m in methods.items() if name in wanted}
+    if not methods:
+        raise SystemExit(f"--methods: none of {wanted} is available here")
+    if args.peak_tflops is None and on_cuda:
+        args.peak_tflops = measured_peak_tflops(args.device)
+        print(f"peak: {args.peak_tflops:.0f} TFLOP/s (bf16 8192^3 matmul, measured)")
     rates: dict[str, list[float]] = {name: [] for name in methods}
     for i in range(args.steps + 1):
         for name, (step, batches, _) in methods.items():
@@ -196,10 +236,12 @@ def main() -> None:
     what = args.random_arch or args.model
     kind = "full" if args.full else "LoRA r=16 " + (
         "all layers" if args.lora_layers is None else f"top {args.lora_layers} layers")
+    kind += "".join(f", {flag}" for flag, on in (("torch.compile", args.compile),
+                                                   ("fused AdamW", args.fused_adamw)) if on)
     print(f"{what} ({n_core / 1e6:.0f}M core parameters), {kind}, batch {args.batch_size}, "
           f"dialogues of {lengths.mean():.0f} tokens on average; {device}")
     print(f"  median over {args.steps} interleaved steps; ratio: median of step-by-step ratios")
-    naive_rates = np.array(rates["naive"])
+    naive_rates = np.array(rates["naive"] if "naive" in rates else next(iter(rates.values())))
     for name, (_, batches, dtype) in methods.items():
         used = batches[:args.steps + 1]
         pad = 1 - sum(lengths[b].sum() for b in used) / sum(len(b) * lengths[b].max() for b in used)

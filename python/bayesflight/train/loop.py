@@ -79,8 +79,9 @@ def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
     model.train()
     net = parallel.wrap(model, config, dist)
     params = modeling.trainable(model)
+    fused = dist.device.type == "cuda" and not config.fsdp  # one kernel for every tensor
     optimizer = torch.optim.AdamW([p for _, p in params], lr=config.learning_rate,
-                                  weight_decay=config.weight_decay)
+                                  weight_decay=config.weight_decay, fused=fused or None)
     accum = config.accumulation(dist.world_size)
     global_size = config.batch_size * accum * dist.world_size
     lengths = data.lengths
