@@ -139,3 +139,19 @@ def test_missing_empty_and_mixed_files_are_refused(tmp_path):
     del records[1]["option_probs"]
     with pytest.raises(ValueError, match="some lines have option_probs and some do not"):
         read_dialogues(write_jsonl(tmp_path / "mixed.jsonl", records))
+
+
+def test_worker_processes_give_the_same_examples_and_errors(tokenizer):
+    records = bayesian_records(12, seed=2, rounds=(1, 5))
+    records.insert(5, {"messages": [{"role": "user", "content": "hi"}]})  # skipped
+    one = tokenize_dialogues(records, tokenizer, 700, need_answers=True, workers=1)
+    three = tokenize_dialogues(records, tokenizer, 700, need_answers=True, workers=3)
+    assert (one.n_skipped, one.n_truncated, one.n_dropped) == (
+        three.n_skipped, three.n_truncated, three.n_dropped)
+    assert len(one.examples) == len(three.examples) == 12 - one.n_dropped
+    for a, b in zip(one.examples, three.examples, strict=True):
+        for field in ("input_ids", "labelled", "answer_pos", "answer", "option_probs"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+    records[9]["messages"][1]["content"] = "I would not know."
+    with pytest.raises(ValueError, match="line 10: assistant turn 1"):
+        tokenize_dialogues(records, tokenizer, 700, need_answers=True, workers=3)
