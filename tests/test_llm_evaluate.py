@@ -30,7 +30,13 @@ def test_evaluate_writes_results_beside_the_bayesian_of_simulate(tiny_dir, tmp_p
     out = capsys.readouterr().out
     assert "held-out accuracy" in out and "tiny" in out and "round 2" in out
     config, summaries = load_results(tmp_path / "eval" / "results.json")
-    assert list(summaries) == ["tiny", "bayesian"]
+    assert list(summaries) == ["tiny", "bayesian", "prior-majority"]  # the line to clear
+    gain = summaries["tiny"]["update_gain"]
+    acc = summaries["tiny"]["heldout_accuracy"]
+    assert gain == pytest.approx(acc[-1] - acc[0])
+    low, high = summaries["tiny"]["update_gain_ci95"]
+    assert low <= gain <= high
+    assert "update gain" in out and config["questions"] == 3 * (3 * 4 + 2)
     assert (config["model"], config["mode"], config["device"], config["dtype"]) == (
         str(tiny_dir), "score", "cpu", "float32")
     assert (config["n_users"], config["n_rounds"], config["n_heldout"], config["seed"]) == (
@@ -98,7 +104,7 @@ def test_adapter_names_the_run(tiny_dir, tmp_path, capsys):
                  *SMALL, "--out", str(tmp_path / "out")]) == 0
     capsys.readouterr()
     _, summaries = load_results(tmp_path / "out" / "results.json")
-    assert list(summaries) == ["my-adapter", "bayesian"]
+    assert list(summaries) == ["my-adapter", "bayesian", "prior-majority"]
 
 
 @pytest.mark.parametrize(("extra", "message"), [

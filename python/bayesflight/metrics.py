@@ -1,5 +1,6 @@
-"""Scores of a transcript: held-out accuracy with 95% CIs, interaction accuracy, and agreement
-and KL divergence with the Bayesian assistant, per round.
+"""Scores of a transcript: held-out accuracy with 95% CIs, the update gain (accuracy after the
+last round minus before the first, with its CI over users), interaction accuracy, and
+agreement and KL divergence with the Bayesian assistant, per round.
 
 Held-out entries are indexed by rounds completed (0 = before any round, R = after the last);
 interaction entries by round (1..R).
@@ -21,16 +22,16 @@ Z95 = 1.959963984540054
 KL_FLOOR = 1e-6
 
 
-def mean_ci95(per_user: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def mean_ci95(per_user: np.ndarray, low: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Mean over users (axis 0) and its normal 95% interval, mean ± 1.96 standard errors,
-    clipped to [0, 1]; with a single user the interval is all of [0, 1]. Returns
-    (mean (...,), interval (..., 2))."""
+    clipped to [low, 1] (``low`` = -1 for a difference of accuracies); with a single user the
+    interval is all of [low, 1]. Returns (mean (...,), interval (..., 2))."""
     mean = per_user.mean(axis=0)
     n = per_user.shape[0]
     if n < 2:
-        return mean, np.stack([np.zeros_like(mean), np.ones_like(mean)], axis=-1)
+        return mean, np.stack([np.full_like(mean, low), np.ones_like(mean)], axis=-1)
     half = Z95 * per_user.std(axis=0, ddof=1) / np.sqrt(n)
-    return mean, np.clip(np.stack([mean - half, mean + half], axis=-1), 0.0, 1.0)
+    return mean, np.clip(np.stack([mean - half, mean + half], axis=-1), low, 1.0)
 
 
 def kl_divergence(p: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -55,7 +56,9 @@ def summarise(transcript: Transcript, evalset: EvalSet, bayesian: Transcript) ->
         if not t.completed.all():
             raise ValueError(f"transcript is incomplete: {int((~t.completed).sum())} of "
                              f"{evalset.n_users} users not run")
-    accuracy, interval = mean_ci95(heldout_accuracy_per_user(transcript, evalset))
+    per_user = heldout_accuracy_per_user(transcript, evalset)
+    accuracy, interval = mean_ci95(per_user)
+    gain, gain_interval = mean_ci95(per_user[:, -1] - per_user[:, 0], low=-1.0)
     interaction = (transcript.round_recommendations == evalset.choices).mean(axis=0)
     agreement = (transcript.heldout_recommendations == bayesian.heldout_recommendations).mean(
         axis=(0, 2))
@@ -64,6 +67,8 @@ def summarise(transcript: Transcript, evalset: EvalSet, bayesian: Transcript) ->
     return {
         "heldout_accuracy": accuracy.tolist(),
         "heldout_accuracy_ci95": interval.tolist(),
+        "update_gain": float(gain),  # after the last round minus before the first, per user
+        "update_gain_ci95": gain_interval.tolist(),
         "interaction_accuracy": interaction.tolist(),
         "agreement_with_bayesian": agreement.tolist(),
         "kl_from_bayesian": kl.tolist(),

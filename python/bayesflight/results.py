@@ -77,4 +77,10 @@ def format_table(summaries: dict[str, dict[str, Any]]) -> str:
         _block("KL(Bayesian || assistant) on held-out sets in nats, by rounds completed",
                summaries, "kl_from_bayesian", 0, plain("kl_from_bayesian", 3)),
     ]
+    gains = [f"{name}: {s['update_gain']:+.3f} [{s['update_gain_ci95'][0]:+.3f}, "
+             f"{s['update_gain_ci95'][1]:+.3f}]"
+             for name, s in summaries.items() if "update_gain" in s]
+    if gains:
+        blocks.append(["update gain (held-out accuracy after the last round minus before any, "
+                       "95% CI over users)", *gains])
     return "\n\n".join("\n".join(b) for b in blocks)

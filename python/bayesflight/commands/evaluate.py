@@ -81,8 +81,8 @@ def _model_name(args: argparse.Namespace) -> str:
 
 def run(args: argparse.Namespace) -> int:
     name = _model_name(args)
-    if name == "bayesian":
-        raise ValueError("--name must not be 'bayesian' (the reference assistant's name)")
+    if name in ("bayesian", "prior-majority"):
+        raise ValueError(f"--name must not be {name!r} (a reference assistant's name)")
     start = time.perf_counter()
     evalset = evalset_from_args(args)
     from ..llm.evaluation import evaluate_llm
@@ -93,14 +93,16 @@ def run(args: argparse.Namespace) -> int:
                        dtype=args.dtype, batch_size=args.batch_size,
                        max_new_tokens=args.max_new_tokens, progress=not args.no_progress,
                        users_at_once=args.users_at_once)
-    llm_seconds = time.perf_counter() - start
-    questions = evalset.n_users * ((evalset.n_rounds + 1) * evalset.n_heldout + evalset.n_rounds)
     out = Path(args.out)
     bayesian = run_assistant(make_assistant("bayesian", evalset.domain,
                                             choice_model=evalset.user_model),
                              evalset, progress=False)
+    # The line a result must clear: the option most reward functions prefer, no updating.
+    prior = run_assistant(make_assistant("prior-majority", evalset.domain), evalset,
+                          progress=False)
     summaries = {name: summarise(llm.transcript, evalset, bayesian),
-                 "bayesian": summarise(bayesian, evalset, bayesian)}
+                 "bayesian": summarise(bayesian, evalset, bayesian),
+                 "prior-majority": summarise(prior, evalset, bayesian)}
     config = {
         "command": "evaluate",
         "version": __version__,
@@ -112,8 +114,8 @@ def run(args: argparse.Namespace) -> int:
         "batch_size": args.batch_size,
         "parse_failure_rate": llm.parse_failure_rate,
         "users_at_once": llm.users_at_once,
-        "questions": questions,
-        "questions_per_s": round(questions / llm_seconds, 2),
+        "questions": llm.questions,
+        "questions_per_s": round(llm.questions / max(llm.seconds, 1e-9), 2),
         **evalset_config(args, evalset),
         "assistants": list(summaries),
         "seconds": round(time.perf_counter() - start, 2),
@@ -126,8 +128,8 @@ def run(args: argparse.Namespace) -> int:
         what = "answers" if args.mode == "generate" else "statements"
         print(f"\nparse failures: {llm.n_parse_failures} of {llm.n_generated} "
               f"{what} ({llm.parse_failure_rate:.1%})")
-    print(f"{questions} questions in {llm_seconds:.1f} s with the model load: "
-          f"{questions / llm_seconds:.1f} questions/s", file=sys.stderr)
+    print(f"{llm.questions} questions in {llm.seconds:.1f} s (the model loaded): "
+          f"{llm.questions / max(llm.seconds, 1e-9):.1f} questions/s", file=sys.stderr)
     path = write_results(out, config, summaries)
     plot = out / "accuracy.png"
     plot_accuracy(summaries, plot, f"{evalset.domain.name}: held-out accuracy by round "

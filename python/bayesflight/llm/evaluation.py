@@ -7,6 +7,7 @@ killed evaluation continues where it stopped and gives the numbers an uninterrup
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,8 @@ class LLMRun:
     n_generated: int
     users_at_once: int = 1
     statements: dict[int, list[str]] | None = None  # belief mode: each user's, by round
+    seconds: float = 0.0  # the protocol's wall time, without loading the model
+    questions: int = 0  # questions asked in that time (a resumed run skips finished users)
 
 
 def _saved_transcript(checkpoint: Path, run_key: dict[str, Any]) -> Transcript | None:
@@ -111,6 +114,7 @@ def evaluate_llm(
             write_json(said_file, {str(u): s for u, s in sorted(said.items())})
         transcript.save(checkpoint)
 
+    start = time.perf_counter()
     if together > 1:
         transcript = Transcript.empty(evalset) if saved is None else saved
         transcript.check_matches(evalset)
@@ -127,6 +131,7 @@ def evaluate_llm(
 
         transcript = run_assistant(assistant, evalset, progress=False, on_user=on_user,
                                    resume=saved)
+    seconds = time.perf_counter() - start
     bar.close()
     parameter = next(lm.parameters())
     return LLMRun(
@@ -138,4 +143,6 @@ def evaluate_llm(
         n_generated=assistant.n_generated,
         users_at_once=together,
         statements=said if mode == "belief" else None,
+        seconds=seconds,
+        questions=(evalset.n_users - done) * per_user,
     )
