@@ -4,6 +4,7 @@ model's own statements in the conversation."""
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -104,9 +105,13 @@ def test_belief_mode_keeps_the_models_own_statements(tiny, evalset):
 def test_evaluate_llm_together_resumes_and_saves_statements(tiny_path, evalset, tmp_path):
     one = evaluate_llm(evalset, tmp_path / "a", "m", tiny_path, mode="belief", device="cpu",
                        dtype="float32", users_at_once=1, progress=False, max_new_tokens=4)
+    wall = time.perf_counter()
     many = evaluate_llm(evalset, tmp_path / "b", "m", tiny_path, mode="belief", device="cpu",
                         dtype="float32", users_at_once=2, progress=False, max_new_tokens=4)
+    wall = time.perf_counter() - wall
     assert many.users_at_once == 2 and one.users_at_once == 1
+    # the protocol's own time, within the call's (loading the model excluded)
+    assert 0 < many.seconds < wall and many.questions == evalset.n_users * (3 * 4 + 2)
     np.testing.assert_array_equal(one.transcript.heldout_recommendations,
                                   many.transcript.heldout_recommendations)
     assert one.statements == many.statements and len(many.statements) == evalset.n_users

@@ -114,13 +114,13 @@ def evaluate_llm(
             write_json(said_file, {str(u): s for u, s in sorted(said.items())})
         transcript.save(checkpoint)
 
-    start = time.perf_counter()
+    began = time.perf_counter()
     if together > 1:
         transcript = Transcript.empty(evalset) if saved is None else saved
         transcript.check_matches(evalset)
         todo = np.flatnonzero(~transcript.completed)
-        for start in range(0, len(todo), together):
-            users = todo[start:start + together]
+        for first in range(0, len(todo), together):
+            users = todo[first:first + together]
             stated = run_together(assistant, evalset, users, transcript)
             said.update((int(u), s) for u, s in zip(users, stated, strict=True))
             keep(transcript)
@@ -131,7 +131,7 @@ def evaluate_llm(
 
         transcript = run_assistant(assistant, evalset, progress=False, on_user=on_user,
                                    resume=saved)
-    seconds = time.perf_counter() - start
+    seconds = time.perf_counter() - began
     bar.close()
     parameter = next(lm.parameters())
     return LLMRun(
