@@ -43,7 +43,7 @@ def test_every_stage_writes_its_result(tiny_scale, finished):
         assert sum(1 for _ in open(tmp_path / "data" / f"{teacher}.jsonl")) == (
             tiny_scale.train_dialogues)
     for variant in tiny_scale.variants:
-        assert (tmp_path / "models" / variant / "adapter_config.json").is_file()
+        assert (tmp_path / "models" / f"{variant}-taught" / "adapter_config.json").is_file()
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["domains"] == json.loads(json.dumps(results))
     assert (tmp_path / "figure.png").stat().st_size > 0

@@ -81,10 +81,18 @@ SCALES: dict[str, Scale] = {
     ),
 }
 
-TEACHER_OF = {"bayesian": "bayesian", "oracle": "oracle", "bayesian-soft": "bayesian"}
-TARGET_OF = {"bayesian": "hard", "oracle": "hard", "bayesian-soft": "soft"}
+# variant -> the teaching data it trains on; data -> (teacher, belief statements)
+TEACHER_OF = {"bayesian": "bayesian", "oracle": "oracle", "bayesian-soft": "bayesian",
+              "bayesian-statements": "bayesian-statements"}
+DATA = {"bayesian": ("bayesian", False), "oracle": ("oracle", False),
+        "bayesian-statements": ("bayesian", True)}
+TARGET_OF = {"bayesian": "hard", "oracle": "hard", "bayesian-soft": "soft",
+             "bayesian-statements": "hard"}
+MODE_OF = {"bayesian-statements": "belief"}  # evaluation mode; "score" for the others
 LABELS = {"original": "original", "bayesian": "bayesian-taught", "oracle": "oracle-taught",
-          "bayesian-soft": "bayesian-taught (soft)"}
+          "bayesian-soft": "bayesian-taught (soft)",
+          "bayesian-statements": "bayesian-taught (statements)"}
+VARIANTS = tuple(TEACHER_OF)
 
 
 @dataclass
@@ -97,12 +105,15 @@ class Reproduction:
     device: str = "auto"
     progress: bool = True
     log: Callable[[str], None] = print
+    sizing: dict[str, Any] | None = None  # how --time-budget sized the scale, if it did
 
     def data_path(self, teacher: str) -> Path:
         return self.out / "data" / f"{teacher}.jsonl"
 
     def model_dir(self, variant: str) -> Path:
-        return self.out / "models" / variant
+        """``models/bayesian-taught`` etc.: never the name of a reference assistant, so that
+        ``evaluate --adapter DIR`` names the run after it without a clash."""
+        return self.out / "models" / f"{variant}-taught"
 
     def summary_path(self, domain: str, name: str) -> Path:
         return self.out / "eval" / domain / f"{name}.summary.json"
@@ -128,12 +139,13 @@ class Reproduction:
 
     def generate(self) -> None:
         """Stage 1: one teaching file per teacher, from the same seed (same users and sets)."""
-        for teacher in sorted({TEACHER_OF[v] for v in self.scale.variants}):
-            path = self.data_path(teacher)
+        for data in sorted({TEACHER_OF[v] for v in self.scale.variants}):
+            path = self.data_path(data)
             if path.exists():
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
-            config = TeachingConfig(teacher=teacher, domain=FLIGHT,
+            teacher, statements = DATA[data]
+            config = TeachingConfig(teacher=teacher, domain=FLIGHT, statements=statements,
                                     n_dialogues=self.scale.train_dialogues, seed=self.seed,
                                     n_rounds=self.scale.train_rounds,
                                     users="train", heldout_seed=self.seed,
@@ -181,7 +193,7 @@ class Reproduction:
                             evalset, path.parent, key, self.scale.model,
                             adapter=None if adapter is None else str(adapter), resume=True,
                             device=self.device, batch_size=self.scale.eval_batch_size,
-                            progress=self.progress)
+                            progress=self.progress, mode=MODE_OF.get(key, "score"))
                     write_json(path, summarise(run.transcript, evalset, bayesian))
                 summaries[LABELS[key]] = json.loads(path.read_text(encoding="utf-8"))
             results[domain] = summaries
@@ -213,12 +225,15 @@ class Reproduction:
     def report(self, results: dict[str, dict[str, dict[str, Any]]]) -> None:
         """Stage 4: results.json, report.md and figure.png in the output directory."""
         write_json(self.out / "results.json",
-                   {"scale": self.scale.name, "seed": self.seed, "domains": results,
-                    "seconds": self.seconds()})
+                   {"scale": self.scale.name, "model": self.scale.model, "seed": self.seed,
+                    "domains": results, "seconds": self.seconds(),
+                    **({"sizing": self.sizing} if self.sizing else {})})
         plot_panels({f"{d} ({'taught' if d == 'flight' else 'transfer'})": s
                      for d, s in results.items()}, self.out / "figure.png")
         with atomic_open(self.out / "report.md") as handle:
             handle.write(format_report(self.scale, results))
+            if self.sizing:
+                handle.write(format_sizing(self.sizing))
         self.log(f"reproduce: wrote {self.out / 'report.md'} and {self.out / 'figure.png'}")
 
 
@@ -240,6 +255,19 @@ def format_report(scale: Scale, results: dict[str, dict[str, dict[str, Any]]]) -
                          f"{s['agreement_with_bayesian'][-1]:.3f} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def format_sizing(sizing: dict[str, Any]) -> str:
+    """How ``--time-budget`` sized the run, for the report."""
+    p, e = sizing["probe"], sizing["expected_seconds"]
+    return (f"Sized to a {sizing['time_budget_minutes']:g}-minute budget from a probe on "
+            f"{p['device']}: model load {p['load_seconds']:.1f} s, training "
+            f"{p['train_tokens_per_s']:,.0f} tokens/s on {p['tokens_per_dialogue']:.0f}-token "
+            f"dialogues, evaluation {p['eval_questions_per_s']:.1f} questions/s; hence "
+            f"{sizing['train_dialogues']} dialogues ({sizing['steps_per_model']} steps) per "
+            f"taught model and {sizing['eval_users']} evaluation users (expected: training "
+            f"{e['train']} s, evaluation {e['evaluate']} s, start-up {e['start_up']} s, margin "
+            f"{e['margin']} s).\n")
 
 
 def write_docs(out: Path, docs: Path, scale: Scale) -> None:

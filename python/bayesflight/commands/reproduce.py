@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
 import time
 from pathlib import Path
 
-from ..reproduce import SCALES, Reproduction, write_docs
+from ..fileio import write_json
+from ..reproduce import SCALES, Reproduction, Scale, write_docs
+from ..scale_config import read_config, scale_from_config
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -20,7 +24,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "OUT/results.json, OUT/report.md and OUT/figure.png. A rerun skips "
                     f"finished stages and continues killed ones. Scales: {scales}.")
     parser.add_argument("--scale", choices=sorted(SCALES), default="smoke",
-                        help="how big a run (default smoke)")
+                        help="how big a run (default smoke); --config changes its fields")
+    parser.add_argument("--model", default=None, metavar="NAME_OR_DIR",
+                        help="the model to teach: an embedded name, a hub id or a local "
+                             "directory (default: the scale's, smollm2-135m)")
+    parser.add_argument("--config", default=None, metavar="FILE",
+                        help="a YAML or JSON file of scale fields (train_dialogues, train: "
+                             "{lr: ..., full: true, ...}, eval_users, eval_heldout, variants, "
+                             "domains, ...) applied over --scale; --model overrides its model")
+    parser.add_argument("--time-budget", type=float, default=None, metavar="MINUTES",
+                        help="size the dialogues and steps so that the whole reproduction "
+                             "finishes in MINUTES on this device, from a short throughput "
+                             "probe; refused when too small to mean anything (default: the "
+                             "scale's own sizes)")
     parser.add_argument("--out", default=None, help="output directory (default runs/SCALE)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every stage (default 0)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -31,14 +47,45 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
+def _sized(scale: Scale, args: argparse.Namespace) -> tuple[Scale, dict]:
+    """The scale sized to --time-budget: measured now, or as a previous run in --out sized it
+    (so that a rerun continues the same reproduction)."""
+    from ..budget import plan, probe
+
+    if not args.time_budget > 0:
+        raise ValueError(f"--time-budget must be a positive number of minutes, "
+                         f"got {args.time_budget:g}")
+    key = {"base": json.loads(json.dumps(dataclasses.asdict(scale))),
+           "minutes": args.time_budget, "device": args.device}
+    saved = Path(args.out or f"runs/{scale.name}-{args.time_budget:g}min") / "sizing.json"
+    if saved.is_file():
+        previous = json.loads(saved.read_text(encoding="utf-8"))
+        if previous["key"] == key:
+            return Scale(**{**previous["scale"], "domains": tuple(previous["scale"]["domains"]),
+                            "variants": tuple(previous["scale"]["variants"])}), previous["sizing"]
+    print(f"reproduce: probing {scale.model} on this device to size a "
+          f"{args.time_budget:g}-minute run", file=sys.stderr, flush=True)
+    sized, sizing = plan(scale, args.time_budget, probe(scale, args.device))
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    write_json(saved, {"key": key, "scale": dataclasses.asdict(sized), "sizing": sizing})
+    return sized, sizing
+
+
 def run(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise ValueError(f"--seed must be >= 0, got {args.seed}")
     scale = SCALES[args.scale]
-    out = Path(args.out or f"runs/{scale.name}")
+    if args.config:
+        scale = scale_from_config(scale, read_config(args.config), f"--config {args.config}")
+    if args.model:
+        scale = dataclasses.replace(scale, model=args.model)
+    sizing = None
     start = time.perf_counter()
+    if args.time_budget is not None:
+        scale, sizing = _sized(scale, args)
+    out = Path(args.out or f"runs/{scale.name}")
     reproduction = Reproduction(scale, out, seed=args.seed, device=args.device,
-                                progress=not args.no_progress,
+                                progress=not args.no_progress, sizing=sizing,
                                 log=lambda m: print(m, file=sys.stderr, flush=True))
     reproduction.run()
     print((out / "report.md").read_text(encoding="utf-8"))
