@@ -82,3 +82,31 @@ def test_make_eval_writes_the_two_files(tmp_path: Path, capsys) -> None:
     lines = (tmp_path / "interaction" / "flight-6.jsonl").read_text().splitlines()
     assert len(lines) == 5 and len(json.loads(lines[0])["features"]) == 6
     assert len(json.loads((tmp_path / "heldout" / "flight-6.json").read_text())["user_idxs"]) == 5
+
+
+def test_simulate_refuses_a_held_out_file_that_contradicts_itself(tmp_path: Path, capsys):
+    files = tmp_path / "eval"
+    assert main(["make-eval", *SMALL[:-1], "--out", str(files)]) == 0
+    heldout = files / "heldout" / "flight.json"
+    held = json.loads(heldout.read_text())
+    for entry in held["user_idxs"][::3]:
+        entry["idxs"][0] = (entry["idxs"][0] + 1) % 3
+    heldout.write_text(json.dumps(held))
+    capsys.readouterr()
+    code = main(["simulate", "--assistants", "oracle", "--no-progress", "--out",
+                 str(tmp_path / "out"), "--interactions",
+                 str(files / "interaction" / "flight.jsonl"), "--heldout-file", str(heldout)])
+    err = capsys.readouterr().err
+    assert code == 2 and "contradicts the entry's reward_fn" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out" / "results.json").exists()
+
+
+def test_a_directory_as_the_interactions_file_is_one_line(tmp_path: Path, capsys):
+    code = main(["simulate", "--no-progress", "--out", str(tmp_path / "out"),
+                 "--interactions", str(tmp_path), "--heldout-file", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip().splitlines() == [
+        f"bayesflight simulate: error: interactions file {tmp_path} is a directory; "
+        "expected a JSONL file"]

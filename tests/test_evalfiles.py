@@ -161,3 +161,69 @@ def test_empty_interactions_and_a_domain_that_does_not_match(tmp_path: Path) -> 
         load_eval_set(interactions, heldout)
     with pytest.raises(FileNotFoundError):
         load_eval_set(tmp_path / "missing.jsonl", heldout)
+
+
+def _written(tmp_path: Path, n_users: int = 6) -> tuple[Path, Path, list[dict], dict]:
+    e = make_eval_set(FLIGHT, seed=1, n_users=n_users, n_heldout=10)
+    interactions, heldout = write_eval_files(e, tmp_path)
+    lines = [json.loads(x) for x in interactions.read_text().splitlines()]
+    return interactions, heldout, lines, json.loads(heldout.read_text())
+
+
+def _rewrite(interactions: Path, heldout: Path, lines: list[dict], held: dict) -> None:
+    interactions.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    heldout.write_text(json.dumps(held))
+
+
+def test_held_out_answers_that_contradict_their_reward_function_are_refused(tmp_path):
+    interactions, heldout, lines, held = _written(tmp_path)
+    entry = held["user_idxs"][2]
+    entry["idxs"][7] = (entry["idxs"][7] + 1) % 3
+    _rewrite(interactions, heldout, lines, held)
+    with pytest.raises(EvalFileError, match=r"field 'user_idxs\[2\].idxs\[7\]'.*contradicts "
+                                            r"the entry's reward_fn: option \d is the best"):
+        load_eval_set(interactions, heldout)
+
+
+def test_ties_go_to_the_lowest_option_as_the_spec_says(tmp_path):
+    interactions, heldout, lines, held = _written(tmp_path)
+    first = held["all_options"][0]
+    first[1] = first[0].replace("Flight 1:", "Flight 2:")  # options 1 and 2 now tie for all
+    sets = np.array([[FLIGHT.parse_option_line(t)[1] for t in s] for s in held["all_options"]])
+    tied = None
+    for j, entry in enumerate(held["user_idxs"]):
+        u = sets[0] @ np.array(entry["reward_fn"])
+        entry["idxs"][0] = 0 if u[0] >= u[2] else 2
+        if u[0] > u[2]:
+            tied = j
+    assert tied is not None
+    _rewrite(interactions, heldout, lines, held)
+    assert load_eval_set(interactions, heldout).heldout_choices[:, 0].tolist() == [
+        e["idxs"][0] for e in held["user_idxs"]]
+    held["user_idxs"][tied]["idxs"][0] = 1  # the other tied option: not the spec's choice
+    _rewrite(interactions, heldout, lines, held)
+    with pytest.raises(EvalFileError, match=rf"user_idxs\[{tied}\].idxs\[0\]'.*options 1, 2 "
+                                            r"tie for the best.*option 1"):
+        load_eval_set(interactions, heldout)
+
+
+def test_a_user_listed_twice_is_refused(tmp_path):
+    interactions, heldout, lines, held = _written(tmp_path)
+    _rewrite(interactions, heldout, [*lines, lines[1]], held)
+    with pytest.raises(EvalFileError, match=r"line 7, field 'reward_fn': the same reward "
+                                            r"function as line 2"):
+        load_eval_set(interactions, heldout)
+    held["user_idxs"].append(held["user_idxs"][0])
+    _rewrite(interactions, heldout, lines, held)
+    with pytest.raises(EvalFileError, match=r"user_idxs\[6\].reward_fn'.*same reward function "
+                                            r"as user_idxs\[0\]"):
+        load_eval_set(interactions, heldout)
+
+
+def test_a_directory_for_a_file_is_named(tmp_path):
+    interactions, heldout, _, _ = _written(tmp_path)
+    with pytest.raises(ValueError, match=rf"interactions file {tmp_path} is a directory; "
+                                         "expected a JSONL file"):
+        load_eval_set(tmp_path, heldout)
+    with pytest.raises(ValueError, match="held-out file .* is a directory"):
+        load_eval_set(interactions, tmp_path)

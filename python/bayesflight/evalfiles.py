@@ -5,6 +5,11 @@ Interaction lines: ``{"idx", "reward_fn", "rounds": [{"options", "user_idx"}], "
 "all_options", "user_idxs": [{"reward_fn", "idxs"}]}``. Options are text lines such as
 ``Flight 1: departure time: 02:00 PM, duration: 30 min, number of stops: 1, price: $370``.
 Errors name the file, the line (of the JSONL, or of a JSON syntax error) and the field.
+
+A file is refused, not trusted, when it contradicts itself: held-out ``idxs`` that are not
+the options the entry's own ``reward_fn`` prefers (ties to the lowest index, as
+``bayesflight.reference`` decides them) would score every assistant against a wrong truth,
+and a reward function listed twice would silently count one user twice or drop one.
 """
 
 from __future__ import annotations
@@ -18,8 +23,8 @@ import numpy as np
 
 from .domains import FLIGHT, HOTEL, Domain, OptionParseError, flight_variant
 from .evalset import EvalSet
-from .fileio import atomic_open
-from .reference import DEFAULT_LEVELS, ChoiceModel
+from .fileio import atomic_open, check_input_file
+from .reference import DEFAULT_LEVELS, UTILITY_TIE_TOL, ChoiceModel, best_option
 
 KNOWN_DOMAINS = (FLIGHT, HOTEL, *(flight_variant(f) for f in range(2, 9) if f != 4))
 # rounds_numpy must agree with the parsed option text to this tolerance.
@@ -151,16 +156,43 @@ def _read_heldout(path: Path, domain: Domain | None) -> tuple[Domain, np.ndarray
     for n, s in enumerate(heldout):
         if len(s) != k:
             raise _fail(path, None, f"all_options[{n}]", f"expected {k} options, got {len(s)}")
-    truth = {}
+    heldout_sets = np.array(heldout)
+    truth: dict[int, np.ndarray] = {}
+    entry_of: dict[int, int] = {}
     for j, entry in enumerate(_get(data, "user_idxs", list, path, None, "user_idxs")):
         field = f"user_idxs[{j}]"
-        _, row = _reward_fn(_get(entry, "reward_fn", list, path, None, f"{field}.reward_fn"),
+        w, row = _reward_fn(_get(entry, "reward_fn", list, path, None, f"{field}.reward_fn"),
                             domain.n_features, path, None, f"{field}.reward_fn")
+        if row in entry_of:
+            raise _fail(path, None, f"{field}.reward_fn", f"the same reward function as "
+                        f"user_idxs[{entry_of[row]}]; each user must appear once")
+        entry_of[row] = j
         idxs = _list(_get(entry, "idxs", list, path, None, f"{field}.idxs"), len(heldout), path,
                      None, f"{field}.idxs")
         truth[row] = np.array([_index(v, k, path, None, f"{field}.idxs[{n}]")
                                for n, v in enumerate(idxs)], dtype=np.int64)
-    return domain, np.array(heldout), truth
+        _check_truth(heldout_sets, w, truth[row], path, field)
+    return domain, heldout_sets, truth
+
+
+def _check_truth(heldout: np.ndarray, weights: np.ndarray, idxs: np.ndarray, path: Path,
+                 field: str) -> None:
+    """Refuse held-out answers (N,) that are not the best options (N, K, F) for ``weights``:
+    the spec's deterministic choice, the lowest index among options within UTILITY_TIE_TOL."""
+    u = heldout @ weights  # (N, K)
+    best = best_option(u)
+    wrong = np.flatnonzero(best != idxs)
+    if not len(wrong):
+        return
+    n = int(wrong[0])
+    tied = np.flatnonzero(u[n] >= u[n].max() - UTILITY_TIE_TOL)
+    why = (f"option {best[n] + 1} is the best for this reward function" if len(tied) == 1 else
+           f"options {', '.join(str(t + 1) for t in tied)} tie for the best and a tie goes to "
+           f"the lowest, option {best[n] + 1}")
+    raise _fail(path, None, f"{field}.idxs[{n}]",
+                f"{idxs[n]} (option {idxs[n] + 1}) contradicts the entry's reward_fn: {why} "
+                f"(utilities {np.round(u[n], 4).tolist()}); {len(wrong)} of {len(idxs)} "
+                f"answers of this entry disagree")
 
 
 def load_eval_set(
@@ -175,11 +207,13 @@ def load_eval_set(
     held-out file, whose ``idxs`` become ``heldout_choices``. ``seed`` is the lines' common
     seed, or None when they differ. ``user_model`` records how the choices were made.
     """
-    ipath, hpath = Path(interactions), Path(heldout)
+    ipath = check_input_file(interactions, "interactions file", "a JSONL file")
+    hpath = check_input_file(heldout, "held-out file", "a JSON file")
     domain, heldout_sets, truth = _read_heldout(hpath, domain)
     k = heldout_sets.shape[1]
     weights, ids, rounds, choices, heldout_choices, seeds = [], [], [], [], [], set()
     n_rounds = None
+    line_of_user: dict[int, int] = {}
     with open(ipath, encoding="utf-8") as handle:
         for line_no, text in enumerate(handle, start=1):
             if not text.strip():
@@ -192,6 +226,10 @@ def load_eval_set(
                     domain)
             w, row = _reward_fn(_get(user, "reward_fn", list, ipath, line_no, "reward_fn"),
                                 domain.n_features, ipath, line_no, "reward_fn")
+            if row in line_of_user:
+                raise _fail(ipath, line_no, "reward_fn", f"the same reward function as line "
+                            f"{line_of_user[row]}; each user must appear once")
+            line_of_user[row] = line_no
             seed = _get(user, "seed", (int, type(None)), ipath, line_no, "seed")
             user_rounds = _list(_get(user, "rounds", list, ipath, line_no, "rounds"), n_rounds,
                                 ipath, line_no, "rounds")

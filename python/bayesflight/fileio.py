@@ -111,6 +111,17 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO[Any]]:
         raise
 
 
+def check_input_file(path: str | os.PathLike, what: str, expected: str) -> Path:
+    """``path`` as a Path if it is a readable file; else one clear error naming ``what`` it
+    should be (e.g. "data file") and what was ``expected`` (e.g. "a JSONL file")."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{what} {path} is a directory; expected {expected}")
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} does not exist")
+    return path
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     """Write ``obj`` as indented JSON, atomically."""
     with atomic_open(path) as handle:
