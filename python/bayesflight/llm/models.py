@@ -13,13 +13,15 @@ import importlib.metadata
 import json
 import os
 import shutil
+import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..fileio import atomic_open, sha256_file, write_json
+from ..fileio import atomic_open, current_umask, is_stale_temporary, sha256_file, temp_prefix
+from . import integrity
 
 ADAPTER_CONFIG = "adapter_config.json"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
@@ -78,25 +80,13 @@ def verify_file(path: Path, spec: EmbeddedModel) -> None:
     """Check size and SHA-256 of ``path`` against ``spec``; a pass is remembered in the cache
     (keyed by path, size and modification time) so the 100 MB hash runs once."""
     path = Path(path).resolve()
-    stat = path.stat()
-    if stat.st_size != spec.size:
-        raise ValueError(f"{path} has {stat.st_size} bytes, expected {spec.size} for "
+    size = path.stat().st_size
+    if size != spec.size:
+        raise ValueError(f"{path} has {size} bytes, expected {spec.size} for "
                          f"{spec.name}; {spec.install_hint}")
-    record = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": spec.sha256}
-    ledger_path = cache_dir() / "verified.json"
-    ledger: dict[str, Any] = {}
-    if ledger_path.exists():
-        with contextlib.suppress(ValueError, OSError):
-            ledger = json.loads(ledger_path.read_text(encoding="utf-8"))
-    if ledger.get(str(path)) == record:
-        return
-    got = sha256_file(path)
-    if got != spec.sha256:
-        raise ValueError(f"{path} has SHA-256 {got}, expected {spec.sha256} for {spec.name}; "
-                         f"{spec.install_hint}")
-    ledger[str(path)] = record
-    ledger_path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(ledger_path, ledger)
+    if not integrity.verified_digest(path, spec.sha256):
+        raise ValueError(f"{path} has SHA-256 {sha256_file(path)}, expected {spec.sha256} for "
+                         f"{spec.name}; {spec.install_hint}")
 
 
 def installed_gguf(spec: EmbeddedModel) -> Path | None:
@@ -156,13 +146,50 @@ def converted_dir(spec: EmbeddedModel) -> Path:
 def ensure_converted(spec: EmbeddedModel) -> Path:
     """The converted model directory, dequantising the GGUF once (about 15-25 s on 2 cores).
 
-    The conversion is written to a temporary directory and renamed into place, so a reader
-    sees a complete directory or none.
+    The conversion is written to a temporary directory, its manifest last, and renamed into
+    place, so a reader sees a complete directory or none. A directory whose files no longer
+    match its manifest (damaged, truncated, or never finished) is converted again from the
+    verified GGUF, with a line on stderr saying so, instead of being trusted.
     """
     target = converted_dir(spec)
-    if (target / "config.json").is_file():
+    problem = integrity.manifest_problem(target) if target.is_dir() else None
+    if target.is_dir() and problem is None:
         return target
-    gguf = find_gguf(spec)
+    try:
+        gguf = find_gguf(spec)
+    except FileNotFoundError as err:
+        if problem is None:
+            raise
+        raise FileNotFoundError(f"the converted {spec.name} in {target} cannot be used "
+                                f"({problem}) and cannot be rebuilt: {err}") from None
+    if problem is not None:
+        print(f"bayesflight: the converted {spec.name} in {target} cannot be used "
+              f"({problem}); converting it again from {gguf}", file=sys.stderr, flush=True)
+        _discard(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_conversions(target)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=temp_prefix(target.name),
+                                suffix=".tmp"))
+    tmp.chmod(0o777 & ~current_umask())
+    try:
+        _convert_gguf(gguf, spec, tmp)
+        integrity.file_mode_from_umask(tmp)
+        integrity.write_manifest(tmp)
+        try:
+            os.rename(tmp, target)
+        except OSError:  # another process converted it first
+            if integrity.manifest_problem(target) is not None:
+                raise
+        else:
+            integrity.remember(integrity.manifest_digests(target))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _convert_gguf(gguf: Path, spec: EmbeddedModel, directory: Path) -> None:
+    """Dequantise ``gguf`` through transformers and save model and tokenizer in
+    ``directory``."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
@@ -173,20 +200,26 @@ def ensure_converted(spec: EmbeddedModel) -> Path:
     with contextlib.suppress(AttributeError):
         del model.config.quantization_config
     model.config.name_or_path = spec.name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    tmp.chmod(0o755)
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+
+
+def _discard(directory: Path) -> None:
+    """Move ``directory`` out of the way (atomically: a reader never sees half of it) and
+    delete it."""
+    aside = directory.with_name(f"{temp_prefix(directory.name)}discarded.tmp")
     try:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        try:
-            os.rename(tmp, target)
-        except OSError:  # another process converted it first
-            if not (target / "config.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+        os.rename(directory, aside)
+    except FileNotFoundError:  # another process discarded it first
+        return
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _remove_stale_conversions(target: Path) -> None:
+    """Delete the temporary directories of conversions whose process was killed."""
+    for path in target.parent.iterdir():
+        if path.is_dir() and is_stale_temporary(path, target.name):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def resolve_device(device: str) -> str:
@@ -250,6 +283,7 @@ def _load_tokenizer(source: Path | str, label: str):
 
 def _load_full(name_or_path: str, dtype) -> tuple[Any, Any, str]:
     """Model, tokenizer and identity of an embedded name, local model directory or hub id."""
+    from safetensors import SafetensorError
     from transformers import AutoModelForCausalLM
 
     if name_or_path in EMBEDDED:
@@ -268,16 +302,30 @@ def _load_full(name_or_path: str, dtype) -> tuple[Any, Any, str]:
     try:
         tokenizer = _load_tokenizer(source, identity)
         model = AutoModelForCausalLM.from_pretrained(str(source), dtype=dtype)
-    except OSError as err:
+    except (OSError, SafetensorError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         if isinstance(source, Path):
-            raise ValueError(f"model directory {source} could not be loaded: {err}") from err
+            raise ValueError(f"model directory {source} could not be loaded: {first}") from err
         raise ValueError(
             f"unknown model {name_or_path!r}: not an embedded model {sorted(EMBEDDED)}, not a "
-            f"local directory, and not loadable as a hub id offline ({err})") from err
+            f"local directory, and not loadable as a hub id ({first})") from err
+    _check_finite(model, identity)
     # Adapters trained on this model record this name as their base.
     model.name_or_path = identity
     model.config.name_or_path = identity
     return model, tokenizer, identity
+
+
+def _check_finite(model: Any, label: str) -> None:
+    """Refuse weights with NaN or infinity: a damaged file, which would otherwise surface
+    much later as a misleading error about the model's probabilities."""
+    import torch
+
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if param.is_floating_point() and not bool(torch.isfinite(param).all()):
+                raise ValueError(f"model {label} has NaN or infinite weights in {name}: its "
+                                 f"files are damaged")
 
 
 def load_model(
