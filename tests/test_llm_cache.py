@@ -7,11 +7,14 @@ import hashlib
 import os
 import shutil
 import stat
+import time
 
 import pytest
 import torch
+from bayesflight.cli import main
 from bayesflight.fileio import temp_prefix
 from bayesflight.llm import integrity, models
+from bayesflight.llm.hub import suggestion
 from bayesflight.llm.models import load_model
 from tiny_models import make_tiny_model
 
@@ -135,3 +138,44 @@ def test_nan_weights_are_refused_when_loading(tiny_dir, tmp_path):
     tokenizer.save_pretrained(tmp_path / "nan")
     with pytest.raises(ValueError, match="NaN or infinite weights.*damaged"):
         load_model(str(tmp_path / "nan"))
+
+
+@pytest.fixture
+def unreachable_hub(monkeypatch):
+    """A machine whose hub cannot be reached: offline mode off, endpoint refusing."""
+    from huggingface_hub import constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
+
+
+@pytest.mark.parametrize("name", ["no/such-model", "smollm2"])
+def test_a_wrong_name_without_network_fails_within_seconds(unreachable_hub, name):
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=rf"unknown model '{name}'.*cannot be reached"):
+        load_model(name)
+    assert time.perf_counter() - start < 5.0  # transformers' retries took 49 s
+
+
+def test_a_close_embedded_name_is_suggested_in_one_line(unreachable_hub, tmp_path, capsys):
+    code = main(["evaluate", "--model", "smollm2", "--users", "1", "--heldout", "1",
+                 "--no-progress", "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert err[0].startswith("bayesflight evaluate: error: unknown model 'smollm2'")
+    assert err[0].endswith("did you mean 'smollm2-135m'?")
+
+
+def test_suggestions():
+    assert suggestion("smollm2", ["smollm2-135m"]) == "; did you mean 'smollm2-135m'?"
+    assert suggestion("SmolLM2-135", ["smollm2-135m"]) == "; did you mean 'smollm2-135m'?"
+    assert suggestion("Qwen/Qwen2.5-0.5B", ["smollm2-135m"]) == ""
+
+
+def test_a_file_or_a_missing_path_is_named(tmp_path):
+    (tmp_path / "weights.bin").write_bytes(b"x")
+    with pytest.raises(ValueError, match="is a file, not a model directory"):
+        load_model(str(tmp_path / "weights.bin"))
+    with pytest.raises(ValueError, match="no directory .*missing exists"):
+        load_model(str(tmp_path / "missing"))

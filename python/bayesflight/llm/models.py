@@ -22,6 +22,7 @@ from typing import Any
 
 from ..fileio import atomic_open, current_umask, is_stale_temporary, sha256_file, temp_prefix
 from . import integrity
+from .hub import check_hub_id
 
 ADAPTER_CONFIG = "adapter_config.json"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
@@ -297,6 +298,7 @@ def _load_full(name_or_path: str, dtype) -> tuple[Any, Any, str]:
             raise ValueError(f"model directory {source} has no tokenizer (none of "
                              f"{', '.join(TOKENIZER_FILES)})")
     else:
+        check_hub_id(name_or_path, EMBEDDED)
         source = name_or_path
     identity = model_identity(name_or_path)
     try:
