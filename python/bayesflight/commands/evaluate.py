@@ -136,3 +136,12 @@ def run(args: argparse.Namespace) -> int:
                                    f"({evalset.n_users} users, {evalset.n_heldout} sets)")
     print(f"\nwrote {path} and {plot} in {config['seconds']:.0f} s", file=sys.stderr)
     return 0
+
+
+def interrupted(args: argparse.Namespace) -> str:
+    """What an interrupted evaluation kept and how to go on (for the CLI's last line)."""
+    transcript = Path(args.out) / f"{_model_name(args)}.transcript.npz"
+    if transcript.is_file():
+        return (f"the finished users are kept in {transcript}; rerun with --resume to "
+                f"continue")
+    return "no user was finished, so nothing was kept; rerun the command to start again"

@@ -94,3 +94,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"reproduce --scale {scale.name}: done in {time.perf_counter() - start:.0f} s",
           file=sys.stderr)
     return 0
+
+
+def interrupted(args: argparse.Namespace) -> str:
+    """What an interrupted reproduction kept and how to go on (for the CLI's last line)."""
+    out = args.out or f"runs/{args.scale}"
+    return (f"finished stages, training checkpoints and evaluated users are kept in {out}; "
+            f"rerun the same command to continue")
