@@ -163,7 +163,9 @@ class Reproduction:
                 data=str(self.data_path(TEACHER_OF[variant])), out=str(self.model_dir(variant)),
                 model=self.scale.model, seed=self.seed, target=TARGET_OF[variant],
                 soft_weight=self.scale.soft_weight, device=self.device,
-                progress=self.progress, resume=True, **self.scale.train)
+                progress=self.progress,
+                resume=(self.model_dir(variant) / "train_config.json").is_file(),
+                **self.scale.train)
             self.log(f"reproduce: training {LABELS[variant]}")
             with self._timed("train"):
                 train(config)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 from typing import Any
 
 from ..train.config import LOSS_TOKENS, PRESETS, TARGETS, parse_lora
@@ -119,3 +120,22 @@ def run(args: argparse.Namespace) -> int:
     if os.environ.get("RANK", "0") == "0":  # under torchrun, one process reports
         print(out)
     return 0
+
+
+def interrupted(args: argparse.Namespace) -> str:
+    """What an interrupted run kept in --out and how to go on (for the CLI's last line)."""
+    from ..train.checkpoint import checkpoints
+    from ..train.loop import CONFIG_FILE, SUMMARY_FILE
+
+    out = Path(args.out)
+    found = checkpoints(out)
+    if (out / SUMMARY_FILE).is_file():
+        return f"the finished run in {out} is kept"
+    if found:
+        step = int(found[-1].name.removeprefix("step-"))
+        return (f"kept the checkpoint of step {step} in {out}; rerun with --resume to "
+                f"continue from it")
+    if (out / CONFIG_FILE).is_file():
+        return f"{out} holds the run without a checkpoint; rerun with --resume to start it over"
+    return (f"no checkpoint was reached, so nothing was kept in {out}; rerun the same "
+            f"command to start again")

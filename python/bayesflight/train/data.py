@@ -24,10 +24,11 @@ import re
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ..fileio import check_input_file
 
 _LAST_NUMBER = re.compile(r"(\d+)\D*$")
 
@@ -67,9 +68,7 @@ class TokenizedData:
 
 def read_dialogues(path: str | os.PathLike) -> list[dict[str, Any]]:
     """The records of a JSONL file, with ``messages`` and ``option_probs`` checked."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"data file {path} does not exist")
+    path = check_input_file(path, "data file", "a JSONL file of dialogues")
     records = []
     with path.open(encoding="utf-8") as handle:
         for lineno, line in enumerate(handle, 1):
@@ -111,6 +110,14 @@ def _check_record(record: Any, where: str) -> None:
         raise ValueError(f"{where}: each option_probs list must be non-negative and sum to 1")
 
 
+def require_answers(records: list[dict[str, Any]], need_answers: bool, source: str) -> None:
+    """Refuse records without ``option_probs`` when the loss needs the answers'
+    distributions (soft target or digit-only loss); read_dialogues made them all alike."""
+    if need_answers and "option_probs" not in records[0]:
+        raise ValueError(f"{source}: the soft target and the digit-only loss need "
+                         f"'option_probs' in every line")
+
+
 def tokenize_dialogues(
     records: list[dict[str, Any]],
     tokenizer: Any,
@@ -130,10 +137,8 @@ def tokenize_dialogues(
         raise TypeError("tokenizer must be a fast (Rust) tokenizer: labels need offset mappings")
     if not getattr(tokenizer, "chat_template", None):
         raise ValueError("the tokenizer has no chat template; cannot render dialogues")
+    require_answers(records, need_answers, source)
     with_probs = "option_probs" in records[0]
-    if need_answers and not with_probs:
-        raise ValueError(f"{source}: the soft target and the digit-only loss need "
-                         f"'option_probs' in every line")
     data = TokenizedData(examples=[], option_ids=None, n_lines=len(records))
     for i, encoded in enumerate(_encode_all(records, tokenizer, with_probs, source, workers)):
         if encoded is None:

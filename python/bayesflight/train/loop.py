@@ -12,6 +12,7 @@ accumulation and several processes give the same step as one big batch.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
@@ -24,12 +25,12 @@ from typing import Any
 
 import torch
 
-from ..fileio import atomic_open, sha256_file, write_json
+from ..fileio import atomic_open, check_input_file, sha256_file, write_json
 from ..llm.compat import logits_at
 from . import checkpoint, distributed, modeling, parallel
 from .batching import Batch, collate, epoch_batches, micro_batches
 from .config import TrainConfig
-from .data import TokenizedData, read_dialogues, tokenize_dialogues
+from .data import TokenizedData, read_dialogues, require_answers, tokenize_dialogues
 from .losses import Terms, loss_terms, objective
 
 CONFIG_FILE = "train_config.json"
@@ -46,15 +47,46 @@ def train(config: TrainConfig) -> Path:
     Under ``torchrun`` every process calls this; process 0 writes the files.
     """
     dist = distributed.init(config.device)
+    out = Path(config.out)
+    new_run = not (out / CONFIG_FILE).is_file()
+    existed = out.exists()
     try:
         return _train(config, dist)
+    except BaseException:
+        if dist.is_main and new_run:
+            _clear_unstarted_run(out, existed)
+        raise
     finally:
         distributed.close(dist)
 
 
+def _clear_unstarted_run(out: Path, existed: bool) -> None:
+    """Undo a new run that failed (or was interrupted) before its first checkpoint, so that a
+    rerun starts afresh instead of being told to --resume a run that holds nothing.
+
+    A new run starts in an empty or missing directory, so everything in it is this run's.
+    """
+    if not (out / CONFIG_FILE).is_file() or checkpoint.checkpoints(out) \
+            or (out / SUMMARY_FILE).is_file():
+        return
+    for path in out.iterdir():
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    if not existed:
+        with contextlib.suppress(OSError):
+            out.rmdir()
+
+
 def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
     out = Path(config.out)
-    fresh = _check_out(out, config)  # every process: a refusal must stop them all
+    # The data is checked first: before anything is created or the model (minutes, for a
+    # large one) is loaded. Every process checks: a refusal must stop them all.
+    records = read_dialogues(config.data)
+    need_answers = config.target == "soft" or config.loss_tokens == "digit"
+    require_answers(records, need_answers, config.data)
+    fresh = _check_out(out, config)
     dist.barrier()
     if dist.is_main and fresh:
         out.mkdir(parents=True, exist_ok=True)
@@ -72,9 +104,7 @@ def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
         if not dist.is_main:
             warnings.simplefilter("ignore")
         data = tokenize_dialogues(
-            read_dialogues(config.data), tokenizer, config.max_len,
-            need_answers=config.target == "soft" or config.loss_tokens == "digit",
-            source=config.data)
+            records, tokenizer, config.max_len, need_answers=need_answers, source=config.data)
     model = modeling.prepare(model, config)
     model.train()
     net = parallel.wrap(model, config, dist)
@@ -221,6 +251,12 @@ def _compute_dtype(name: str, device: torch.device) -> torch.dtype:
 def _check_out(out: Path, config: TrainConfig) -> bool:
     """Whether ``out`` is new for this run (True) or this run's to resume (False); else raise."""
     saved = out / CONFIG_FILE
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; expected a directory for the run (a new "
+                         f"one, or one to --resume)")
+    if config.resume and not saved.is_file():
+        raise ValueError(f"--resume: {out} holds no training run to continue (no "
+                         f"{CONFIG_FILE}); leave out --resume to start a new run there")
     if saved.is_file():
         if not config.resume:
             raise ValueError(f"--out {out} already holds a training run; pass --resume to "
@@ -242,9 +278,7 @@ def _check_out(out: Path, config: TrainConfig) -> bool:
 
 def _data_digest(path: str) -> str:
     """The SHA-256 of the data file: a resumed run must train on the same bytes."""
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"data file {path} does not exist")
-    return sha256_file(Path(path))
+    return sha256_file(check_input_file(path, "data file", "a JSONL file of dialogues"))
 
 
 def _keep_metrics(path: Path, step: int) -> None:
