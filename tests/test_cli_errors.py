@@ -26,9 +26,11 @@ def test_ctrl_c_in_reproduce_says_what_was_kept_and_how_to_go_on(tmp_path, monke
                                                                   capsys):
     monkeypatch.setattr(Reproduction, "run", _interrupt)
     assert main(["reproduce", "--out", str(tmp_path), "--no-progress"]) == 130
-    assert _lines(capsys) == [f"bayesflight reproduce: interrupted; finished stages, training "
-                              f"checkpoints and evaluated users are kept in {tmp_path}; rerun "
-                              f"the same command to continue"]
+    lines = _lines(capsys)
+    assert lines[0].startswith("reproduce --scale smoke: about")  # the estimate
+    assert lines[1:] == [f"bayesflight reproduce: interrupted; finished stages, training "
+                         f"checkpoints and evaluated users are kept in {tmp_path}; rerun the "
+                         f"same command to continue"]
 
 
 @pytest.mark.parametrize("kept", [False, True])

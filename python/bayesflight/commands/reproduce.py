@@ -44,6 +44,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help="also put the report and figure into this markdown file "
                              "(e.g. docs/results.md), between markers for the scale")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--force", action="store_true",
+                        help="start a scale even when its estimated time on this device is "
+                             "over 12 h (a gpu-sized run on a CPU is refused otherwise)")
     parser.set_defaults(run=run)
 
 
@@ -80,6 +83,14 @@ def run(args: argparse.Namespace) -> int:
     if args.model:
         scale = dataclasses.replace(scale, model=args.model)
     sizing = None
+    if args.time_budget is None:  # a budget sizes the run itself; else refuse the absurd
+        from ..estimate import check_feasible
+        from ..llm.models import resolve_device
+
+        kind = "cuda" if resolve_device(args.device).startswith("cuda") else "cpu"
+        print(f"reproduce --scale {scale.name}: "
+              f"{check_feasible(scale, kind, force=args.force).describe()}",
+              file=sys.stderr, flush=True)
     start = time.perf_counter()
     if args.time_budget is not None:
         scale, sizing = _sized(scale, args)
@@ -98,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
 
 def interrupted(args: argparse.Namespace) -> str:
     """What an interrupted reproduction kept and how to go on (for the CLI's last line)."""
-    out = args.out or f"runs/{args.scale}"
+    out = args.out or (f"runs/{args.scale}" if args.time_budget is None
+                       else "its folder in runs/")
     return (f"finished stages, training checkpoints and evaluated users are kept in {out}; "
             f"rerun the same command to continue")
