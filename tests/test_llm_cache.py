@@ -7,6 +7,8 @@ import hashlib
 import os
 import shutil
 import stat
+import subprocess
+import sys
 import time
 
 import pytest
@@ -179,3 +181,34 @@ def test_a_file_or_a_missing_path_is_named(tmp_path):
         load_model(str(tmp_path / "weights.bin"))
     with pytest.raises(ValueError, match="no directory .*missing exists"):
         load_model(str(tmp_path / "missing"))
+
+
+WRONG_NAME_IN_A_FRESH_PROCESS = """
+import sys
+from bayesflight.cli import main
+code = main(sys.argv[1:])
+print("torch imported:", "torch" in sys.modules, "exit status:", code)
+"""
+
+
+@pytest.mark.parametrize("command", ["evaluate", "train"])
+def test_a_wrong_name_fails_before_torch_is_imported(tmp_path, command):
+    """Importing torch and transformers alone takes 5 to 8 s on 2 busy cores."""
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE",
+                                                              "TRANSFORMERS_OFFLINE")}
+    env |= {"HF_ENDPOINT": "http://127.0.0.1:9", "BAYESFLIGHT_CACHE": str(tmp_path / "cache")}
+    data = tmp_path / "data.jsonl"
+    data.write_text('{"messages": [{"role": "user", "content": "hi"}, '
+                    '{"role": "assistant", "content": "Flight 1"}]}\n')
+    args = (["evaluate", "--users", "1", "--heldout", "1"] if command == "evaluate"
+            else ["train", "--data", str(data)])
+    result = subprocess.run([sys.executable, "-c", WRONG_NAME_IN_A_FRESH_PROCESS, *args,
+                             "--model", "smollm2", "--out", str(tmp_path / "out")],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.stdout.strip() == "torch imported: False exit status: 2", result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"bayesflight {command}: error: unknown model 'smollm2': not an embedded model "
+        "['smollm2-135m'], not a local directory, not in the Hugging Face cache, and the hub "
+        "(http://127.0.0.1:9) cannot be reached from this machine; did you mean "
+        "'smollm2-135m'?"]
+    assert not (tmp_path / "out").exists()

@@ -117,6 +117,8 @@ def check_input_file(path: str | os.PathLike, what: str, expected: str) -> Path:
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"{what} {path} is a directory; expected {expected}")
+    if path.exists() and not path.is_file():
+        raise ValueError(f"{what} {path} is not a regular file; expected {expected}")
     if not path.is_file():
         raise FileNotFoundError(f"{what} {path} does not exist")
     return path

@@ -84,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
     if name in ("bayesian", "prior-majority"):
         raise ValueError(f"--name must not be {name!r} (a reference assistant's name)")
     start = time.perf_counter()
+    from ..llm.models import check_model_source
+
+    check_model_source(args.model)  # a wrong name fails before seconds of importing torch
     evalset = evalset_from_args(args)
     from ..llm.evaluation import evaluate_llm
 

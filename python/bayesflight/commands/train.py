@@ -114,9 +114,13 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..llm.models import check_model_source
+
+    config = config_from_args(args)
+    check_model_source(config.model)  # a wrong name fails before seconds of importing torch
     from ..train import train
 
-    out = train(config_from_args(args))
+    out = train(config)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, one process reports
         print(out)
     return 0

@@ -282,6 +282,14 @@ def _load_tokenizer(source: Path | str, label: str):
     return tokenizer
 
 
+def check_model_source(name_or_path: str) -> None:
+    """Return when ``name_or_path`` can name a model here: an embedded name, a local
+    directory, or a hub id that is cached or whose hub can be reached; else ValueError in one
+    line, within seconds (cheap: no torch, no transformers)."""
+    if name_or_path not in EMBEDDED and not Path(name_or_path).expanduser().is_dir():
+        check_hub_id(name_or_path, EMBEDDED)
+
+
 def _load_full(name_or_path: str, dtype) -> tuple[Any, Any, str]:
     """Model, tokenizer and identity of an embedded name, local model directory or hub id."""
     from safetensors import SafetensorError
@@ -298,7 +306,6 @@ def _load_full(name_or_path: str, dtype) -> tuple[Any, Any, str]:
             raise ValueError(f"model directory {source} has no tokenizer (none of "
                              f"{', '.join(TOKENIZER_FILES)})")
     else:
-        check_hub_id(name_or_path, EMBEDDED)
         source = name_or_path
     identity = model_identity(name_or_path)
     try:
@@ -344,8 +351,6 @@ def load_model(
     if not isinstance(name_or_path, str) or not name_or_path:
         raise ValueError(f"name_or_path must be a model name, directory or hub id, "
                          f"got {name_or_path!r}")
-    device = resolve_device(device)
-    torch_dtype = resolve_dtype(dtype, device)
     local = Path(name_or_path).expanduser()
     adapters = []
     if local.is_dir() and (local / ADAPTER_CONFIG).is_file():
@@ -356,6 +361,9 @@ def load_model(
         name_or_path = base
     if adapter is not None:
         adapters.append(Path(adapter).expanduser())
+    check_model_source(name_or_path)  # before torch is even imported: a wrong name is quick
+    device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, device)
     model, tokenizer, identity = _load_full(name_or_path, torch_dtype)
     for path in adapters:
         model = _apply_adapter(model, path, identity, merge)

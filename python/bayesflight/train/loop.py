@@ -86,6 +86,9 @@ def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
     records = read_dialogues(config.data)
     need_answers = config.target == "soft" or config.loss_tokens == "digit"
     require_answers(records, need_answers, config.data)
+    from ..llm.models import check_model_source
+
+    check_model_source(config.model)
     fresh = _check_out(out, config)
     dist.barrier()
     if dist.is_main and fresh:
