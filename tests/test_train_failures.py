@@ -90,7 +90,10 @@ def test_a_run_failing_after_a_checkpoint_is_kept_for_resume(world, tmp_path, mo
         with pytest.raises(RuntimeError):
             train(_config(world, out, checkpoint_every=1))
     assert (out / "checkpoints" / "step-00000001").is_dir()
+    (out / ".result-k2j9xq").mkdir()  # what a run killed while saving its result leaves
+    (out / ".result-k2j9xq" / "model.safetensors").write_bytes(b"half of it")
     train(_config(world, out, checkpoint_every=1, resume=True))
+    assert not (out / ".result-k2j9xq").exists()
     assert [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()] \
         == [1, 2]
 

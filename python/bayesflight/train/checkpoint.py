@@ -123,9 +123,10 @@ def remove_checkpoints(out: str | os.PathLike) -> None:
 
 
 def clear_partial(out: str | os.PathLike) -> None:
-    """Delete temporary checkpoint directories a killed run left behind."""
+    """Delete temporary directories a killed run left behind: of checkpoints, and of the
+    result it was saving (``.result-*``, the whole model for full fine-tuning)."""
     root = Path(out) / CHECKPOINTS
-    if root.is_dir():
-        for p in root.iterdir():
-            if p.name.startswith(".tmp-"):
-                shutil.rmtree(p, ignore_errors=True)
+    partial = [p for p in root.iterdir() if p.name.startswith(".tmp-")] if root.is_dir() else []
+    partial += [p for p in Path(out).glob(".result-*") if p.is_dir()]
+    for p in partial:
+        shutil.rmtree(p, ignore_errors=True)
