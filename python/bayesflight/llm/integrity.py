@@ -87,7 +87,8 @@ def manifest_problem(directory: Path) -> str | None:
         files = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))["files"]
         entries = [(name, int(e["size"]), str(e["sha256"])) for name, e in files.items()]
     except FileNotFoundError:
-        return f"it has no {MANIFEST}, so its conversion never finished"
+        return (f"it has no {MANIFEST}: its conversion never finished, or an older "
+                f"bayesflight made it")
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return f"its {MANIFEST} is unreadable"
     for name, size, _ in entries:
