@@ -37,10 +37,12 @@ def test_ctrl_c_in_reproduce_says_what_was_kept_and_how_to_go_on(tmp_path, monke
 def test_ctrl_c_in_evaluate_points_at_the_transcript(tmp_path, monkeypatch, capsys, kept):
     import bayesflight.llm.evaluation as evaluation
 
+    (tmp_path / "m").mkdir()  # a local model directory: its name passes the early check
     if kept:
         (tmp_path / "m.transcript.npz").write_bytes(b"")
     monkeypatch.setattr(evaluation, "evaluate_llm", _interrupt)
-    assert main(["evaluate", "--model", "m", "--out", str(tmp_path), "--no-progress"]) == 130
+    assert main(["evaluate", "--model", str(tmp_path / "m"), "--out", str(tmp_path),
+                 "--no-progress"]) == 130
     (line,) = _lines(capsys)
     assert ("rerun with --resume" in line) == kept
 

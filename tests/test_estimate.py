@@ -20,7 +20,7 @@ def test_the_gpu_scale_is_absurd_on_cpus_and_fine_on_a_gpu():
         assert estimate(SCALES["gpu"], "cpu", cores=cores).seconds > ABSURD_S
     assert estimate(SCALES["gpu"], "cuda").seconds < ABSURD_S
     with pytest.raises(ValueError, match=r"--scale gpu would take about \d+ h on cpu \(2 "
-                                         r"cores\).*pass --force"):
+                                         r"cores, otherwise idle\).*pass --force"):
         check_feasible(SCALES["gpu"], "cpu", cores=2)
     assert check_feasible(SCALES["gpu"], "cpu", force=True, cores=2).seconds > ABSURD_S
 

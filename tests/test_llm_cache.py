@@ -173,6 +173,7 @@ def test_suggestions():
     assert suggestion("smollm2", ["smollm2-135m"]) == "; did you mean 'smollm2-135m'?"
     assert suggestion("SmolLM2-135", ["smollm2-135m"]) == "; did you mean 'smollm2-135m'?"
     assert suggestion("Qwen/Qwen2.5-0.5B", ["smollm2-135m"]) == ""
+    assert suggestion("m", ["smollm2-135m"]) == ""
 
 
 def test_a_file_or_a_missing_path_is_named(tmp_path):

@@ -52,7 +52,11 @@ def error_line(err: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:
+        print("\nbayesflight: interrupted before starting; nothing was written", file=sys.stderr)
+        return 130
     try:
         return int(args.run(args) or 0)
     except KeyboardInterrupt:

@@ -85,8 +85,8 @@ def estimate(scale: Any, device_kind: str, cores: int = 1) -> Estimate:
     cost = FULL_FINE_TUNING_COST if train.get("full") else 1.0
     loads = len(scale.variants) + n_models * len(scale.domains)
     seconds = train_tokens * cost / tokens_s + eval_questions / questions_s + loads * load_s
-    device = f"cpu ({cores} core{'s' if cores != 1 else ''})" if device_kind == "cpu" \
-        else device_kind
+    device = (f"cpu ({cores} core{'s' if cores != 1 else ''}, otherwise idle)"
+              if device_kind == "cpu" else device_kind)
     return Estimate(seconds, device, train_tokens, eval_questions,
                     default_model=scale.model == DEFAULT_MODEL)
 

@@ -28,8 +28,8 @@ def suggestion(name: str, known: Iterable[str]) -> str:
     known = list(known)
     lowered = {k.lower(): k for k in known}
     close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
-    if not close:
-        close = [k for k in lowered if k.startswith(name.lower()) or name.lower() in k][:1]
+    if not close and len(name) >= 4:  # a prefix or part of a name, not a stray letter
+        close = [k for k in lowered if name.lower() in k][:1]
     return f"; did you mean {lowered[close[0]]!r}?" if close else ""
 
 
