@@ -41,3 +41,12 @@ def test_reproduce_gpu_on_a_cpu_is_refused_in_one_line_before_starting(tmp_path,
                                                (600, "10 min"), (644_400, "179 h")])
 def test_durations_read_naturally(seconds, text):
     assert format_duration(seconds) == text
+
+
+def test_another_model_makes_the_estimate_a_lower_bound():
+    import dataclasses
+
+    other = dataclasses.replace(SCALES["cpu"], model="Qwen/Qwen2.5-0.5B-Instruct")
+    assert estimate(SCALES["cpu"], "cpu", cores=2).describe().startswith("about ")
+    assert estimate(other, "cpu", cores=2).describe().startswith(
+        "at least (rates of the 135M model) ")
