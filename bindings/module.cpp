@@ -42,12 +42,6 @@ void require(const py::array& a, const char* name, py::ssize_t ndim, py::ssize_t
                                 shape_text(a));
 }
 
-void require_options(int n_options, const char* name) {
-  if (n_options < bf::kMinOptions || n_options > bf::kMaxOptions)
-    throw std::invalid_argument(std::string(name) +
-                                " must have between 2 and 255 options per set, got " +
-                                std::to_string(n_options));
-}
 
 bf::ChoiceModel model_of(const std::string& kind, double beta, double epsilon) {
   return bf::ChoiceModel::make(kind, beta, epsilon);
@@ -56,8 +50,8 @@ bf::ChoiceModel model_of(const std::string& kind, double beta, double epsilon) {
 py::array_t<double> predictive(const bf::Belief& belief, const DoubleArray& options) {
   const int F = belief.grid().n_features();
   require(options, "options", 3, F, "(N, K, n_features)");
+  bf::check_option_count(options.shape(1), "options");
   const int K = static_cast<int>(options.shape(1));
-  require_options(K, "options");
   py::array_t<double> out({options.shape(0), options.shape(1)});
   belief.predictive(options.data(), options.shape(0), K, out.mutable_data());
   return out;
@@ -66,8 +60,8 @@ py::array_t<double> predictive(const bf::Belief& belief, const DoubleArray& opti
 py::array_t<std::int64_t> recommend(const bf::Belief& belief, const DoubleArray& options) {
   const int F = belief.grid().n_features();
   require(options, "options", 3, F, "(N, K, n_features)");
+  bf::check_option_count(options.shape(1), "options");
   const int K = static_cast<int>(options.shape(1));
-  require_options(K, "options");
   py::array_t<std::int64_t> out(options.shape(0));
   belief.recommend(options.data(), options.shape(0), K, out.mutable_data());
   return out;
@@ -88,13 +82,13 @@ py::dict run_protocol(const std::shared_ptr<bf::Grid>& grid, const std::string& 
                                 "), got shape " + shape_text(rounds));
   const py::ssize_t R = rounds.shape(1);
   const py::ssize_t K = rounds.shape(2);
-  require_options(static_cast<int>(K), "rounds");
+  bf::check_option_count(K, "rounds");
   py::ssize_t N = 0, K2 = 0;
   if (heldout) {
     require(*heldout, "heldout", 3, F, "(N, K, n_features)");
     N = heldout->shape(0);
     K2 = heldout->shape(1);
-    if (N > 0) require_options(static_cast<int>(K2), "heldout");
+    if (N > 0) bf::check_option_count(K2, "heldout");
   }
   if (choices && (choices->ndim() != 2 || choices->shape(0) != U || choices->shape(1) != R))
     throw std::invalid_argument("choices must have shape (U, R) = (" + std::to_string(U) + ", " +
@@ -186,8 +180,8 @@ PYBIND11_MODULE(_core, m) {
           "update",
           [](bf::Belief& belief, const DoubleArray& options, int choice) {
             require(options, "options", 2, belief.grid().n_features(), "(K, n_features)");
+            bf::check_option_count(options.shape(0), "options");
             const int K = static_cast<int>(options.shape(0));
-            require_options(K, "options");
             belief.update(options.data(), K, choice);
           },
           "options"_a, "choice"_a)

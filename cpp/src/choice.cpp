@@ -5,6 +5,13 @@
 
 namespace bayesflight {
 
+void check_option_count(long long n_options, const std::string& name) {
+  if (n_options < kMinOptions || n_options > kMaxOptions)
+    throw std::invalid_argument(name + " must have between " + std::to_string(kMinOptions) +
+                                " and " + std::to_string(kMaxOptions) + " options per set, got " +
+                                std::to_string(n_options));
+}
+
 ChoiceModel ChoiceModel::make(const std::string& kind, double beta, double epsilon) {
   ChoiceModel model;
   if (kind == "deterministic") {

@@ -107,12 +107,8 @@ void ProtocolRun::check() const {
   if (R_ > kMaxRounds)
     throw std::invalid_argument("rounds must have at most " + std::to_string(kMaxRounds) +
                                 " rounds per user, got " + std::to_string(R_));
-  if (K_ < kMinOptions || K_ > kMaxOptions)
-    throw std::invalid_argument("rounds must have between 2 and 255 options per set, got " +
-                                std::to_string(K_));
-  if (N_ > 0 && (K2_ < kMinOptions || K2_ > kMaxOptions))
-    throw std::invalid_argument("heldout must have between 2 and 255 options per set, got " +
-                                std::to_string(K2_));
+  check_option_count(K_, "rounds");
+  if (N_ > 0) check_option_count(K2_, "heldout");
   if (!in_.choices) return;
   for (std::size_t i = 0; i < in_.n_users * R_; ++i)
     if (in_.choices[i] < 0 || in_.choices[i] >= K_)

@@ -15,6 +15,10 @@ inline constexpr double kProbabilityTieTol = 1e-12;
 inline constexpr int kMinOptions = 2;
 inline constexpr int kMaxOptions = 255;
 
+// Throws std::invalid_argument "<name> must have between 2 and 255 options per set, got K"
+// unless kMinOptions <= n_options <= kMaxOptions: the one statement of the limit.
+void check_option_count(long long n_options, const std::string& name);
+
 enum class ChoiceKind { kDeterministic, kSoftmax, kEpsilon };
 
 // How a user picks among options; validated on construction by `make`.
