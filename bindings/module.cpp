@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -131,6 +132,44 @@ py::dict run_protocol(const std::shared_ptr<bf::Grid>& grid, const std::string& 
                   "heldout_predictive"_a = heldout_predictive);
 }
 
+// For tests/test_core_grid.py: the utilities (end - begin, K) of rows [begin, end) on one
+// option set (K, F) by one of the grid's paths ("dot", "for_each", "scaled"), or their
+// deterministic choices by best_options (path "best_options", shape (end - begin,)).
+py::array grid_path(const bf::Grid& grid, const DoubleArray& options, const std::string& path,
+                    std::size_t begin, std::size_t end) {
+  const int F = grid.n_features();
+  require(options, "options", 2, F, "(K, n_features)");
+  bf::check_option_count(options.shape(0), "options");
+  if (begin > end || end > grid.size())
+    throw std::invalid_argument("begin and end must satisfy begin <= end <= " +
+                                std::to_string(grid.size()));
+  const int K = static_cast<int>(options.shape(0));
+  const double* x = options.data();
+  const auto n = static_cast<py::ssize_t>(end - begin);
+  if (path == "best_options") {
+    py::array_t<std::uint8_t> out(n);
+    grid.best_options(x, K, begin, end, out.mutable_data(), 1);
+    return out;
+  }
+  py::array_t<double> out({n, static_cast<py::ssize_t>(K)});
+  double* u = out.mutable_data();
+  if (path == "dot") {
+    for (std::size_t h = begin; h < end; ++h)
+      for (int k = 0; k < K; ++k) u[(h - begin) * K + k] = bf::dot(grid.row(h), x + k * F, F);
+  } else if (path == "for_each") {
+    grid.for_each_utilities(x, K, begin, end, [&](std::size_t h, const double* row) {
+      std::copy(row, row + K, u + (h - begin) * K);
+    });
+  } else if (path == "scaled") {
+    const bf::ScaledOptions scaled(grid, x, K);
+    for (std::size_t h = begin; h < end; ++h) scaled.utilities(h, u + (h - begin) * K);
+  } else {
+    throw std::invalid_argument("path must be 'dot', 'for_each', 'scaled' or 'best_options', "
+                                "got '" + path + "'");
+  }
+  return out;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -205,4 +244,6 @@ PYBIND11_MODULE(_core, m) {
         "user_weights"_a, "rounds"_a, "heldout"_a, "choices"_a, "want_predictive"_a,
         "n_threads"_a,
         "Runs the evaluation protocol for many users at once (GIL released); returns a dict.");
+  m.def("_grid_path", &grid_path, "grid"_a, "options"_a, "path"_a, "begin"_a, "end"_a,
+        "For the tests: utilities or choices of a range of rows by one of the grid's paths.");
 }
