@@ -176,6 +176,7 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "The C++ core of bayesflight: exact Bayesian inference over a hypothesis grid.";
   m.attr("UTILITY_TIE_TOL") = bf::kUtilityTieTol;
   m.attr("PROBABILITY_TIE_TOL") = bf::kProbabilityTieTol;
+  m.attr("MIN_OPTIONS") = bf::kMinOptions;
   m.attr("MAX_OPTIONS") = bf::kMaxOptions;
   m.attr("MAX_GRID_ROWS") = bf::kMaxGridRows;
 

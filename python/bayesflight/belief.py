@@ -21,6 +21,7 @@ from .reference import DEFAULT_LEVELS, ChoiceModel
 # Inputs whose utilities (times beta) could reach this size are refused: beyond it the
 # log-likelihoods could overflow to inf and the maths would turn into NaN.
 MAX_UTILITY_SCALE = 1e150
+MIN_OPTIONS = _core.MIN_OPTIONS
 MAX_OPTIONS = _core.MAX_OPTIONS
 MAX_THREADS = 4096
 
@@ -260,7 +261,8 @@ def _float_array(value: object, name: str) -> np.ndarray:
 
 
 def _option_array(value: object, name: str, ndims: tuple[int, ...], n_features: int) -> np.ndarray:
-    """Option sets (..., K, F) with ndim in ``ndims``, 2 <= K <= 255 and F = n_features."""
+    """Option sets (..., K, F) with ndim in ``ndims``, MIN_OPTIONS <= K <= MAX_OPTIONS and
+    F = n_features."""
     array = _float_array(value, name)
     dims = {2: "(K, F)", 3: "(N, K, F)", 4: "(U, R, K, F)"}
     wanted = " or ".join(dims[d] for d in ndims)
@@ -270,9 +272,9 @@ def _option_array(value: object, name: str, ndims: tuple[int, ...], n_features: 
         raise ValueError(f"{name} must have F = {n_features} features (the grid's) in its last "
                          f"axis, got shape {array.shape}")
     k = array.shape[-2]
-    if not 2 <= k <= MAX_OPTIONS:
-        raise ValueError(f"{name} must have between 2 and {MAX_OPTIONS} options per set "
-                         f"(axis -2), got {k}")
+    if not MIN_OPTIONS <= k <= MAX_OPTIONS:
+        raise ValueError(f"{name} must have between {MIN_OPTIONS} and {MAX_OPTIONS} options "
+                         f"per set (axis -2), got {k}")
     return array
 
 
