@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -42,12 +43,6 @@ void require(const py::array& a, const char* name, py::ssize_t ndim, py::ssize_t
                                 shape_text(a));
 }
 
-void require_options(int n_options, const char* name) {
-  if (n_options < bf::kMinOptions || n_options > bf::kMaxOptions)
-    throw std::invalid_argument(std::string(name) +
-                                " must have between 2 and 255 options per set, got " +
-                                std::to_string(n_options));
-}
 
 bf::ChoiceModel model_of(const std::string& kind, double beta, double epsilon) {
   return bf::ChoiceModel::make(kind, beta, epsilon);
@@ -56,8 +51,8 @@ bf::ChoiceModel model_of(const std::string& kind, double beta, double epsilon) {
 py::array_t<double> predictive(const bf::Belief& belief, const DoubleArray& options) {
   const int F = belief.grid().n_features();
   require(options, "options", 3, F, "(N, K, n_features)");
+  bf::check_option_count(options.shape(1), "options");
   const int K = static_cast<int>(options.shape(1));
-  require_options(K, "options");
   py::array_t<double> out({options.shape(0), options.shape(1)});
   belief.predictive(options.data(), options.shape(0), K, out.mutable_data());
   return out;
@@ -66,8 +61,8 @@ py::array_t<double> predictive(const bf::Belief& belief, const DoubleArray& opti
 py::array_t<std::int64_t> recommend(const bf::Belief& belief, const DoubleArray& options) {
   const int F = belief.grid().n_features();
   require(options, "options", 3, F, "(N, K, n_features)");
+  bf::check_option_count(options.shape(1), "options");
   const int K = static_cast<int>(options.shape(1));
-  require_options(K, "options");
   py::array_t<std::int64_t> out(options.shape(0));
   belief.recommend(options.data(), options.shape(0), K, out.mutable_data());
   return out;
@@ -88,13 +83,13 @@ py::dict run_protocol(const std::shared_ptr<bf::Grid>& grid, const std::string& 
                                 "), got shape " + shape_text(rounds));
   const py::ssize_t R = rounds.shape(1);
   const py::ssize_t K = rounds.shape(2);
-  require_options(static_cast<int>(K), "rounds");
+  bf::check_option_count(K, "rounds");
   py::ssize_t N = 0, K2 = 0;
   if (heldout) {
     require(*heldout, "heldout", 3, F, "(N, K, n_features)");
     N = heldout->shape(0);
     K2 = heldout->shape(1);
-    if (N > 0) require_options(static_cast<int>(K2), "heldout");
+    if (N > 0) bf::check_option_count(K2, "heldout");
   }
   if (choices && (choices->ndim() != 2 || choices->shape(0) != U || choices->shape(1) != R))
     throw std::invalid_argument("choices must have shape (U, R) = (" + std::to_string(U) + ", " +
@@ -137,12 +132,51 @@ py::dict run_protocol(const std::shared_ptr<bf::Grid>& grid, const std::string& 
                   "heldout_predictive"_a = heldout_predictive);
 }
 
+// For tests/test_core_grid.py: the utilities (end - begin, K) of rows [begin, end) on one
+// option set (K, F) by one of the grid's paths ("dot", "for_each", "scaled"), or their
+// deterministic choices by best_options (path "best_options", shape (end - begin,)).
+py::array grid_path(const bf::Grid& grid, const DoubleArray& options, const std::string& path,
+                    std::size_t begin, std::size_t end) {
+  const int F = grid.n_features();
+  require(options, "options", 2, F, "(K, n_features)");
+  bf::check_option_count(options.shape(0), "options");
+  if (begin > end || end > grid.size())
+    throw std::invalid_argument("begin and end must satisfy begin <= end <= " +
+                                std::to_string(grid.size()));
+  const int K = static_cast<int>(options.shape(0));
+  const double* x = options.data();
+  const auto n = static_cast<py::ssize_t>(end - begin);
+  if (path == "best_options") {
+    py::array_t<std::uint8_t> out(n);
+    grid.best_options(x, K, begin, end, out.mutable_data(), 1);
+    return out;
+  }
+  py::array_t<double> out({n, static_cast<py::ssize_t>(K)});
+  double* u = out.mutable_data();
+  if (path == "dot") {
+    for (std::size_t h = begin; h < end; ++h)
+      for (int k = 0; k < K; ++k) u[(h - begin) * K + k] = bf::dot(grid.row(h), x + k * F, F);
+  } else if (path == "for_each") {
+    grid.for_each_utilities(x, K, begin, end, [&](std::size_t h, const double* row) {
+      std::copy(row, row + K, u + (h - begin) * K);
+    });
+  } else if (path == "scaled") {
+    const bf::ScaledOptions scaled(grid, x, K);
+    for (std::size_t h = begin; h < end; ++h) scaled.utilities(h, u + (h - begin) * K);
+  } else {
+    throw std::invalid_argument("path must be 'dot', 'for_each', 'scaled' or 'best_options', "
+                                "got '" + path + "'");
+  }
+  return out;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "The C++ core of bayesflight: exact Bayesian inference over a hypothesis grid.";
   m.attr("UTILITY_TIE_TOL") = bf::kUtilityTieTol;
   m.attr("PROBABILITY_TIE_TOL") = bf::kProbabilityTieTol;
+  m.attr("MIN_OPTIONS") = bf::kMinOptions;
   m.attr("MAX_OPTIONS") = bf::kMaxOptions;
   m.attr("MAX_GRID_ROWS") = bf::kMaxGridRows;
 
@@ -186,8 +220,8 @@ PYBIND11_MODULE(_core, m) {
           "update",
           [](bf::Belief& belief, const DoubleArray& options, int choice) {
             require(options, "options", 2, belief.grid().n_features(), "(K, n_features)");
+            bf::check_option_count(options.shape(0), "options");
             const int K = static_cast<int>(options.shape(0));
-            require_options(K, "options");
             belief.update(options.data(), K, choice);
           },
           "options"_a, "choice"_a)
@@ -211,4 +245,6 @@ PYBIND11_MODULE(_core, m) {
         "user_weights"_a, "rounds"_a, "heldout"_a, "choices"_a, "want_predictive"_a,
         "n_threads"_a,
         "Runs the evaluation protocol for many users at once (GIL released); returns a dict.");
+  m.def("_grid_path", &grid_path, "grid"_a, "options"_a, "path"_a, "begin"_a, "end"_a,
+        "For the tests: utilities or choices of a range of rows by one of the grid's paths.");
 }

@@ -55,7 +55,6 @@ def test_integer_levels_are_converted() -> None:
     ({"choice_model": "epsilon", "epsilon": np.nan}, ValueError, "epsilon"),
     ({"choice_model": "epsilon", "epsilon": True}, TypeError, "epsilon"),
     ({"choice_model": ChoiceModel("softmax", beta=1.0), "beta": 1.0}, ValueError, "beta"),
-    ({"choice_model": ChoiceModel("softmax")}, ValueError, "beta"),
     ({"prior": np.ones(5)}, ValueError, "prior"),
     ({"prior": -np.ones(24)}, ValueError, "prior"),
     ({"prior": np.zeros(24)}, ValueError, "prior"),
@@ -66,6 +65,42 @@ def test_integer_levels_are_converted() -> None:
 def test_bad_beliefs(kwargs: dict, error: type, match: str) -> None:
     with pytest.raises(error, match=match):
         Belief(GRID, **kwargs)
+
+
+@pytest.mark.parametrize(("args", "kwargs", "error", "match"), [
+    (("bayes",), {}, ValueError, "choice_model must be one of"),
+    (("softmax",), {}, ValueError, "beta must be a finite number > 0"),
+    (("softmax",), {"beta": 0}, ValueError, "beta must be a finite number > 0"),
+    (("softmax",), {"beta": np.inf}, ValueError, "beta must be a finite number > 0"),
+    (("softmax",), {"beta": "2"}, TypeError, "beta must be a real number"),
+    (("softmax",), {"beta": True}, TypeError, "beta must be a real number"),
+    (("softmax",), {"beta": 1.0, "epsilon": 0.1}, ValueError, "epsilon must be None"),
+    (("epsilon",), {}, ValueError, "epsilon must be a number in"),
+    (("epsilon",), {"epsilon": 2.0}, ValueError, "epsilon must be a number in"),
+    (("epsilon",), {"epsilon": np.nan}, ValueError, "epsilon must be a number in"),
+    (("deterministic",), {"beta": 1.0}, ValueError, "beta must be None"),
+])
+def test_a_choice_model_validates_itself(args: tuple, kwargs: dict, error: type,
+                                         match: str) -> None:
+    # the one check of choice models: Belief, run_protocol and the CLI's parser all build one
+    with pytest.raises(error, match=match) as caught:
+        ChoiceModel(*args, **kwargs)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_choice_model_stores_floats() -> None:
+    model = ChoiceModel("softmax", beta=np.int64(2))
+    assert type(model.beta) is float and model == ChoiceModel("softmax", beta=2.0)
+    assert hash(model) == hash(ChoiceModel("softmax", beta=2.0))
+
+
+def test_the_core_still_refuses_a_bad_model() -> None:
+    # the last guard, for a ChoiceModel built around its constructor
+    model = object.__new__(ChoiceModel)
+    for name, value in (("kind", "softmax"), ("beta", -1.0), ("epsilon", None)):
+        object.__setattr__(model, name, value)
+    with pytest.raises(ValueError, match="beta must be a finite number > 0"):
+        Belief(GRID, model)
 
 
 def test_a_belief_needs_a_grid() -> None:
@@ -156,7 +191,7 @@ HELDOUT = X[None]
     ({"choices": np.zeros((3, 2))}, TypeError, "choices"),
     ({"choices": "0"}, TypeError, "choices"),
     ({"choice_model": "nonsense"}, ValueError, "choice_model"),
-    ({"choice_model": ChoiceModel("epsilon", epsilon=2.0)}, ValueError, "epsilon"),
+    ({"choice_model": "epsilon"}, ValueError, "epsilon"),
     ({"return_heldout_predictive": "yes"}, TypeError, "return_heldout_predictive"),
     ({"n_threads": -1}, ValueError, "n_threads"),
     ({"n_threads": 1.5}, ValueError, "n_threads"),

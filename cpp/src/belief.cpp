@@ -95,9 +95,7 @@ void Belief::predictive(const double* options, std::size_t n_sets, int n_options
   for (const std::uint32_t h : alive_) p[h] = std::exp(log_posterior_[h]);
   std::vector<CompensatedSum> mass(K);
   std::vector<double> ll(K);
-  // epsilon: the reference's likelihoods exp(log(.)) of the chosen and the other options
-  const double hit = std::exp(std::log((1.0 - model_.epsilon) * 1.0 + model_.epsilon / K));
-  const double miss = std::exp(std::log((1.0 - model_.epsilon) * 0.0 + model_.epsilon / K));
+  const EpsilonLikelihoods epsilon = epsilon_likelihoods(model_.epsilon, K);
   for (std::size_t n = 0; n < n_sets; ++n) {
     const double* x = options + n * K * F;
     double* row = out + n * K;
@@ -120,7 +118,7 @@ void Belief::predictive(const double* options, std::size_t n_sets, int n_options
     for (int k = 0; k < K; ++k) {
       double others = 0.0;
       for (int j = 0; j < K; ++j) others += j == k ? 0.0 : mass[j].sum;
-      row[k] = hit * mass[k].sum + miss * others;
+      row[k] = epsilon.hit * mass[k].sum + epsilon.miss * others;
     }
   }
 }

@@ -5,6 +5,13 @@
 
 namespace bayesflight {
 
+void check_option_count(long long n_options, const std::string& name) {
+  if (n_options < kMinOptions || n_options > kMaxOptions)
+    throw std::invalid_argument(name + " must have between " + std::to_string(kMinOptions) +
+                                " and " + std::to_string(kMaxOptions) + " options per set, got " +
+                                std::to_string(n_options));
+}
+
 ChoiceModel ChoiceModel::make(const std::string& kind, double beta, double epsilon) {
   ChoiceModel model;
   if (kind == "deterministic") {
@@ -29,14 +36,7 @@ ChoiceModel ChoiceModel::make(const std::string& kind, double beta, double epsil
 void log_likelihood(const ChoiceModel& model, const double* u, int n_options, double* out) {
   const int K = n_options;
   if (model.kind == ChoiceKind::kSoftmax) {
-    double top = model.beta * u[0];
-    for (int k = 0; k < K; ++k) {
-      out[k] = model.beta * u[k];
-      top = out[k] > top ? out[k] : top;
-    }
-    double total = 0.0;
-    for (int k = 0; k < K; ++k) total += std::exp(out[k] - top);
-    const double log_norm = top + std::log(total);
+    const double log_norm = softmax(model.beta, u, K, out, [](int, double) {}).log_norm();
     for (int k = 0; k < K; ++k) out[k] -= log_norm;
     return;
   }
@@ -45,9 +45,8 @@ void log_likelihood(const ChoiceModel& model, const double* u, int n_options, do
     for (int k = 0; k < K; ++k) out[k] = k == best ? 0.0 : -INFINITY;
     return;
   }
-  const double hit = std::log((1.0 - model.epsilon) * 1.0 + model.epsilon / K);
-  const double miss = std::log((1.0 - model.epsilon) * 0.0 + model.epsilon / K);
-  for (int k = 0; k < K; ++k) out[k] = k == best ? hit : miss;
+  const EpsilonLikelihoods e = epsilon_likelihoods(model.epsilon, K);
+  for (int k = 0; k < K; ++k) out[k] = k == best ? e.log_hit : e.log_miss;
 }
 
 }  // namespace bayesflight

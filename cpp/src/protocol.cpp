@@ -107,12 +107,8 @@ void ProtocolRun::check() const {
   if (R_ > kMaxRounds)
     throw std::invalid_argument("rounds must have at most " + std::to_string(kMaxRounds) +
                                 " rounds per user, got " + std::to_string(R_));
-  if (K_ < kMinOptions || K_ > kMaxOptions)
-    throw std::invalid_argument("rounds must have between 2 and 255 options per set, got " +
-                                std::to_string(K_));
-  if (N_ > 0 && (K2_ < kMinOptions || K2_ > kMaxOptions))
-    throw std::invalid_argument("heldout must have between 2 and 255 options per set, got " +
-                                std::to_string(K2_));
+  check_option_count(K_, "rounds");
+  if (N_ > 0) check_option_count(K2_, "heldout");
   if (!in_.choices) return;
   for (std::size_t i = 0; i < in_.n_users * R_; ++i)
     if (in_.choices[i] < 0 || in_.choices[i] >= K_)
@@ -272,9 +268,8 @@ void ProtocolRun::heldout_predictive(Scratch& s) const {
       const std::uint8_t* row = &best_[h * N_];
       for (std::size_t n = 0; n < N_; ++n) s.mass[n * K2_ + row[n]].add(s.prob[h]);
     }
-    const double eps = model_.epsilon;
-    const double hit = std::exp(std::log((1.0 - eps) * 1.0 + eps / K2_));
-    const double miss = std::exp(std::log((1.0 - eps) * 0.0 + eps / K2_));
+    const EpsilonLikelihoods e = epsilon_likelihoods(model_.epsilon, K2_);
+    const double hit = e.hit, miss = e.miss;
     for (std::size_t n = 0; n < N_; ++n)
       for (int k = 0; k < K2_; ++k) {
         double others = 0.0;
@@ -394,10 +389,7 @@ void ProtocolRun::run_probabilistic(Scratch& s, std::size_t u) {
   std::fill(s.prob.begin(), s.prob.end(), std::exp(lp[0]));
   std::vector<CompensatedSum> mass(K_);
   std::vector<double> predictive(K_), z(K_);
-  const double eps = model_.epsilon;
-  const double log_hit = std::log((1.0 - eps) * 1.0 + eps / K_);
-  const double log_miss = std::log((1.0 - eps) * 0.0 + eps / K_);
-  const double hit = std::exp(log_hit), miss = std::exp(log_miss);
+  const EpsilonLikelihoods e = epsilon_likelihoods(model_.epsilon, K_);
   for (std::size_t r = 0; r < R_; ++r) {
     const double* x = in_.rounds + (u * R_ + r) * K_ * F_;
     const int c = choice_of(u, r);
@@ -406,25 +398,18 @@ void ProtocolRun::run_probabilistic(Scratch& s, std::size_t u) {
     double* chosen = s.chosen_log_lik.data();
     if (model_.kind == ChoiceKind::kSoftmax) {
       grid_.for_each_utilities(x, K_, 0, M_, [&](std::size_t h, const double* utilities) {
-        double top = model_.beta * utilities[0];
-        for (int k = 0; k < K_; ++k) {
-          z[k] = model_.beta * utilities[k];
-          top = z[k] > top ? z[k] : top;
-        }
-        double total = 0.0;
-        for (int k = 0; k < K_; ++k) {
-          lik[h * K_ + k] = std::exp(z[k] - top);
-          total += lik[h * K_ + k];
-        }
-        for (int k = 0; k < K_; ++k) lik[h * K_ + k] /= total;
-        chosen[h] = z[c] - (top + std::log(total));
+        double* row = lik + h * K_;
+        const SoftmaxNorm norm =
+            softmax(model_.beta, utilities, K_, z.data(), [row](int k, double e) { row[k] = e; });
+        for (int k = 0; k < K_; ++k) row[k] /= norm.total;
+        chosen[h] = z[c] - norm.log_norm();
       });
     } else {
       grid_.best_options(x, K_, 0, M_, s.round_best.data(), 1);
       for (std::size_t h = 0; h < M_; ++h) {
         const int b = s.round_best[h];
-        for (int k = 0; k < K_; ++k) lik[h * K_ + k] = k == b ? hit : miss;
-        chosen[h] = b == c ? log_hit : log_miss;
+        for (int k = 0; k < K_; ++k) lik[h * K_ + k] = k == b ? e.hit : e.miss;
+        chosen[h] = b == c ? e.log_hit : e.log_miss;
       }
     }
     mass.assign(K_, CompensatedSum{});

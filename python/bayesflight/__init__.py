@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+
 from .reference import ChoiceModel, ImpossibleObservationError
 
 __all__ = [
@@ -12,7 +14,10 @@ __all__ = [
     "ProtocolArrays",
     "run_protocol",
 ]
-__version__ = "0.1.0"
+try:  # pyproject.toml's, as installed
+    __version__ = importlib.metadata.version(__name__)
+except importlib.metadata.PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
 
 _CORE_EXPORTS = ("Belief", "HypothesisGrid", "ProtocolArrays", "run_protocol")
 

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _core
-from .reference import CHOICE_MODELS, DEFAULT_LEVELS, ChoiceModel
+from .reference import DEFAULT_LEVELS, ChoiceModel
 
 # Inputs whose utilities (times beta) could reach this size are refused: beyond it the
 # log-likelihoods could overflow to inf and the maths would turn into NaN.
 MAX_UTILITY_SCALE = 1e150
+MIN_OPTIONS = _core.MIN_OPTIONS
 MAX_OPTIONS = _core.MAX_OPTIONS
 MAX_THREADS = 4096
 
@@ -260,7 +261,8 @@ def _float_array(value: object, name: str) -> np.ndarray:
 
 
 def _option_array(value: object, name: str, ndims: tuple[int, ...], n_features: int) -> np.ndarray:
-    """Option sets (..., K, F) with ndim in ``ndims``, 2 <= K <= 255 and F = n_features."""
+    """Option sets (..., K, F) with ndim in ``ndims``, MIN_OPTIONS <= K <= MAX_OPTIONS and
+    F = n_features."""
     array = _float_array(value, name)
     dims = {2: "(K, F)", 3: "(N, K, F)", 4: "(U, R, K, F)"}
     wanted = " or ".join(dims[d] for d in ndims)
@@ -270,9 +272,9 @@ def _option_array(value: object, name: str, ndims: tuple[int, ...], n_features: 
         raise ValueError(f"{name} must have F = {n_features} features (the grid's) in its last "
                          f"axis, got shape {array.shape}")
     k = array.shape[-2]
-    if not 2 <= k <= MAX_OPTIONS:
-        raise ValueError(f"{name} must have between 2 and {MAX_OPTIONS} options per set "
-                         f"(axis -2), got {k}")
+    if not MIN_OPTIONS <= k <= MAX_OPTIONS:
+        raise ValueError(f"{name} must have between {MIN_OPTIONS} and {MAX_OPTIONS} options "
+                         f"per set (axis -2), got {k}")
     return array
 
 
@@ -296,41 +298,18 @@ def _choice_array(value: object, shape: tuple[int, int, int]) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=np.int64)
 
 
-def _parameter(value: object, name: str) -> float | None:
-    if value is None:
-        return None
-    if not isinstance(value, (numbers.Real, np.floating, np.integer)) or isinstance(
-            value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    return float(value)
-
-
 def _choice_model(choice_model: object, beta: object, epsilon: object) -> ChoiceModel:
-    """A validated ChoiceModel from a ChoiceModel or a kind name plus beta / epsilon."""
+    """A ChoiceModel (validated by its constructor) from a ChoiceModel or a kind name plus
+    beta / epsilon."""
     if isinstance(choice_model, ChoiceModel):
         if beta is not None or epsilon is not None:
             raise ValueError("beta and epsilon must be None when choice_model is a ChoiceModel; "
                              "put them in the ChoiceModel")
-        kind, beta, epsilon = choice_model.kind, choice_model.beta, choice_model.epsilon
-    elif isinstance(choice_model, str):
-        kind = choice_model
-    else:
+        return choice_model
+    if not isinstance(choice_model, str):
         raise TypeError(f"choice_model must be a str or a ChoiceModel, got "
                         f"{type(choice_model).__name__}")
-    if kind not in CHOICE_MODELS:
-        raise ValueError(f"choice_model must be one of {CHOICE_MODELS}, got {kind!r}")
-    beta, epsilon = _parameter(beta, "beta"), _parameter(epsilon, "epsilon")
-    if kind != "softmax" and beta is not None:
-        raise ValueError(f"beta must be None for the {kind} choice model, got {beta}")
-    if kind != "epsilon" and epsilon is not None:
-        raise ValueError(f"epsilon must be None for the {kind} choice model, got {epsilon}")
-    if kind == "softmax" and not (beta is not None and math.isfinite(beta) and beta > 0):
-        raise ValueError(f"beta must be a finite number > 0 for the softmax choice model, "
-                         f"got {beta}")
-    if kind == "epsilon" and not (epsilon is not None and 0 < epsilon < 1):
-        raise ValueError(f"epsilon must be a number in (0, 1) for the epsilon choice model, "
-                         f"got {epsilon}")
-    return ChoiceModel(kind, beta, epsilon)
+    return ChoiceModel(choice_model, beta, epsilon)  # type: ignore[arg-type]
 
 
 def _model_arguments(model: ChoiceModel) -> tuple[str, float, float]:

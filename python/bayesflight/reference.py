@@ -15,6 +15,8 @@ Ties are decided on purpose, never by floating-point luck:
 from __future__ import annotations
 
 import itertools
+import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,13 +36,54 @@ class ChoiceModel:
     """How a user with reward weights ``w`` picks among options.
 
     ``deterministic``: the best option (ties to the lowest index) with probability 1.
-    ``softmax``: P(k) = exp(beta u_k) / sum_j exp(beta u_j).
-    ``epsilon``: (1 - epsilon) deterministic + epsilon / K.
+    ``softmax``: P(k) = exp(beta u_k) / sum_j exp(beta u_j), finite beta > 0.
+    ``epsilon``: (1 - epsilon) deterministic + epsilon / K, 0 < epsilon < 1.
+
+    Validated on construction, the one place choice models are checked: a ValueError or
+    TypeError names ``choice_model``, ``beta`` or ``epsilon``. ``beta`` and ``epsilon`` are
+    stored as floats, and each is None unless its model needs it.
     """
 
     kind: str = "deterministic"
     beta: float | None = None
     epsilon: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in CHOICE_MODELS:
+            raise ValueError(f"choice_model must be one of {CHOICE_MODELS}, got {self.kind!r}")
+        for name, needed_by in (("beta", "softmax"), ("epsilon", "epsilon")):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)):
+                raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+            if self.kind != needed_by:
+                raise ValueError(f"{name} must be None for the {self.kind} choice model, "
+                                 f"got {value}")
+            object.__setattr__(self, name, float(value))
+        if self.kind == "softmax" and not (
+                self.beta is not None and math.isfinite(self.beta) and self.beta > 0):
+            raise ValueError(f"beta must be a finite number > 0 for the softmax choice model, "
+                             f"got {self.beta}")
+        if self.kind == "epsilon" and not (self.epsilon is not None and 0 < self.epsilon < 1):
+            raise ValueError(f"epsilon must be a number in (0, 1) for the epsilon choice model, "
+                             f"got {self.epsilon}")
+
+    @classmethod
+    def parse(cls, text: str) -> ChoiceModel:
+        """``deterministic``, ``softmax:BETA`` or ``epsilon:EPS``, as the CLI's options take it."""
+        kind, _, value = text.partition(":")
+        parameter = {"softmax": "beta", "epsilon": "epsilon"}.get(kind)
+        try:
+            if parameter is None:
+                if value:
+                    raise ValueError(f"the {kind} choice model takes no parameter")
+                return cls(kind)
+            return cls(kind, **{parameter: float(value)})
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"choice model must be 'deterministic', 'softmax:BETA' with "
+                             f"BETA > 0 or 'epsilon:EPS' with 0 < EPS < 1; got {text!r}"
+                             ) from error
 
 
 def hypothesis_grid(n_features: int, levels: tuple[float, ...] = DEFAULT_LEVELS) -> np.ndarray:

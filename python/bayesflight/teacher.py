@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import HypothesisGrid, run_protocol
+from .belief import HypothesisGrid, run_protocol
 from .domains import Domain
 from .reference import ChoiceModel
 from .sampling import rng, user_split

@@ -8,20 +8,9 @@ from .reference import CHOICE_MODELS, ChoiceModel, best_option
 
 
 def parse_choice_model(text: str) -> ChoiceModel:
-    """``deterministic``, ``softmax:BETA`` or ``epsilon:EPS`` (as the CLI's ``--user-noise``)."""
-    kind, _, value = text.partition(":")
-    if kind == "deterministic" and not value:
-        return ChoiceModel()
-    try:
-        number = float(value)
-    except ValueError:
-        number = float("nan")
-    if kind == "softmax" and np.isfinite(number) and number > 0:
-        return ChoiceModel("softmax", beta=number)
-    if kind == "epsilon" and 0 < number < 1:
-        return ChoiceModel("epsilon", epsilon=number)
-    raise ValueError(f"choice model must be 'deterministic', 'softmax:BETA' with BETA > 0 or "
-                     f"'epsilon:EPS' with 0 < EPS < 1 (kinds {CHOICE_MODELS}); got {text!r}")
+    """``deterministic``, ``softmax:BETA`` or ``epsilon:EPS`` (as the CLI's ``--user-noise``):
+    :meth:`ChoiceModel.parse`, which validates it."""
+    return ChoiceModel.parse(text)
 
 
 def choose(

@@ -15,6 +15,10 @@ inline constexpr double kProbabilityTieTol = 1e-12;
 inline constexpr int kMinOptions = 2;
 inline constexpr int kMaxOptions = 255;
 
+// Throws std::invalid_argument "<name> must have between 2 and 255 options per set, got K"
+// unless kMinOptions <= n_options <= kMaxOptions: the one statement of the limit.
+void check_option_count(long long n_options, const std::string& name);
+
 enum class ChoiceKind { kDeterministic, kSoftmax, kEpsilon };
 
 // How a user picks among options; validated on construction by `make`.
@@ -53,6 +57,48 @@ inline int recommend_from(const double* p, int n_options) {
   int k = 0;
   while (p[k] < threshold) ++k;
   return k;
+}
+
+// The softmax of beta * u over K options, in the reference's arithmetic: z[k] = beta * u[k],
+// top = max_k z[k], and term(k, e_k) is called with e_k = exp(z[k] - top) as total sums them.
+// Then log P(k) = z[k] - log_norm() and P(k) = e_k / total. Every softmax in the core is this
+// one, so the belief and the protocol agree bit for bit.
+struct SoftmaxNorm {
+  double top = 0.0;
+  double total = 0.0;
+  double log_norm() const { return top + std::log(total); }
+};
+
+template <class Term>
+inline SoftmaxNorm softmax(double beta, const double* u, int n_options, double* z, Term&& term) {
+  SoftmaxNorm norm;
+  norm.top = beta * u[0];
+  for (int k = 0; k < n_options; ++k) {
+    z[k] = beta * u[k];
+    norm.top = z[k] > norm.top ? z[k] : norm.top;
+  }
+  for (int k = 0; k < n_options; ++k) {
+    const double e = std::exp(z[k] - norm.top);
+    term(k, e);
+    norm.total += e;
+  }
+  return norm;
+}
+
+// The epsilon model's likelihood of the deterministic choice (hit) and of each other option
+// (miss) among K, in the reference's arithmetic: log((1 - eps) * onehot + eps / K), and its
+// exponential, as the reference's predictive exponentiates its log-likelihoods.
+struct EpsilonLikelihoods {
+  double log_hit, log_miss, hit, miss;
+};
+
+inline EpsilonLikelihoods epsilon_likelihoods(double epsilon, int n_options) {
+  EpsilonLikelihoods e;
+  e.log_hit = std::log((1.0 - epsilon) * 1.0 + epsilon / n_options);
+  e.log_miss = std::log((1.0 - epsilon) * 0.0 + epsilon / n_options);
+  e.hit = std::exp(e.log_hit);
+  e.miss = std::exp(e.log_miss);
+  return e;
 }
 
 // The log-likelihood of choosing each option under one hypothesis, given its utilities u (K):

@@ -18,6 +18,27 @@ inline constexpr int kMaxLevels = 16;
 // weights alone would not fit in memory on an ordinary machine.
 inline constexpr std::size_t kMaxGridRows = std::size_t{1} << 24;
 
+// Utilities of grid rows on an option set come from one of three paths, one per access
+// pattern. Each forms w_h . x_k exactly as dot() does (from 0.0, feature 0 first, each
+// product level * x rounded on its own, no FMA), so all of them give dot()'s bits, and a
+// deterministic user whose weights are a grid row chooses exactly as that hypothesis does.
+// tests/test_core_grid.py checks each against dot() bit for bit.
+//
+//   Grid::for_each_utilities  a contiguous range of rows, utilities handed to a callback:
+//                             the belief over the whole grid, the protocol's softmax rounds.
+//                             An odometer over the rows' level digits that keeps the partial
+//                             sums of the leading features: about K additions per row.
+//   Grid::best_options        only the deterministic choice, for a contiguous range: the
+//                             protocol's deterministic first round, its epsilon rounds and
+//                             held-out tables. Blocks of L or L*L rows share the sum of their
+//                             leading features and are finished as vectorised loops.
+//   ScaledOptions             scattered rows: the survivors of the protocol's later
+//                             deterministic rounds. F table look-ups per option from the
+//                             row's digits.
+//
+// dot() itself serves the few rows that are not a grid walk: a user's own utilities, a belief
+// whose support has been pruned, the protocol's softmax held-out tables.
+
 class Grid {
  public:
   // Throws std::invalid_argument naming `n_features` or `levels`.
@@ -34,16 +55,13 @@ class Grid {
   const std::uint8_t* digits() const { return digits_.data(); }
 
   // Calls visit(h, u) for h in [begin, end) with u[k] = w_h . x_k (K = n_options) for the
-  // option set x (K x F). Walks the grid as an odometer, reusing the partial sums of the
-  // leading features, so it costs about K additions per hypothesis; the sums are formed in
-  // the same order as dot(), hence bit-identical to it.
+  // option set x (K x F), bit-identical to dot() (see above).
   template <class Visit>
   void for_each_utilities(const double* options, int n_options, std::size_t begin,
                           std::size_t end, Visit&& visit) const;
 
   // The deterministic choice of every hypothesis in [begin, end) on one option set, written
-  // to out[(h - begin) * stride]; the same choices as for_each_utilities + best_option,
-  // computed many rows at a time.
+  // to out[(h - begin) * stride]: best_option() of utilities bit-identical to dot().
   void best_options(const double* options, int n_options, std::size_t begin, std::size_t end,
                     std::uint8_t* out, std::size_t stride) const;
 
@@ -57,11 +75,13 @@ class Grid {
   std::vector<std::uint8_t> digits_;
 };
 
-// Utilities of any hypothesis on one option set from the grid's level indices: a table of
-// level * x products, summed in the order of dot(), hence bit-identical to it.
+// Utilities of any hypothesis on one option set from the grid's level digits and a table of
+// level * x products, bit-identical to dot() (see above).
 class ScaledOptions {
  public:
   ScaledOptions(const Grid& grid, const double* options, int n_options);
+  // The products: table()[(f * L + l) * K + k] = levels[l] * x[k][f].
+  const double* table() const { return scaled_.data(); }
   // u[k] = w_h . x_k for k < K.
   void utilities(std::size_t h, double* u) const {
     switch (K_) {  // the usual sizes keep their sums in registers
@@ -106,11 +126,8 @@ void Grid::for_each_utilities(const double* options, int n_options, std::size_t 
   const int F = n_features_;
   const int K = n_options;
   const int L = static_cast<int>(levels_.size());
-  // scaled[(f * L + l) * K + k] = levels[l] * x[k][f]
-  std::vector<double> scaled(static_cast<std::size_t>(F) * L * K);
-  for (int f = 0; f < F; ++f)
-    for (int l = 0; l < L; ++l)
-      for (int k = 0; k < K; ++k) scaled[(f * L + l) * K + k] = levels_[l] * options[k * F + f];
+  const ScaledOptions scaled_options(*this, options, n_options);
+  const double* scaled = scaled_options.table();  // [(f * L + l) * K + k]
   // prefix[d * K + k]: sum over the first d features of the current row.
   std::vector<double> prefix(static_cast<std::size_t>(F + 1) * K, 0.0);
   std::vector<int> digit(F, 0);
@@ -126,7 +143,7 @@ void Grid::for_each_utilities(const double* options, int n_options, std::size_t 
   };
   refresh(0);
   std::vector<double> u(K);
-  const double* last = scaled.data() + static_cast<std::size_t>(F - 1) * L * K;
+  const double* last = scaled + static_cast<std::size_t>(F - 1) * L * K;
   std::size_t h = begin;
   std::size_t p = begin + (begin >= zero_row_ ? 1 : 0);
   while (h < end) {
