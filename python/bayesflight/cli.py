@@ -6,7 +6,9 @@ import argparse
 import importlib
 import sys
 
-# Each module defines ``add_parser(subparsers)`` and ``run(args) -> int``.
+# Each module defines ``add_parser(subparsers)`` and ``run(args) -> int``. A command that
+# parses its own arguments (``train``: its parser is built from a dataclass by transformers,
+# too slow an import for every command) sets ``takes_argv`` and receives them as ``args.argv``.
 COMMANDS = ("simulate", "make_eval", "generate", "evaluate", "train", "reproduce",
             "fetch_model")
 
@@ -23,7 +25,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if getattr(args, "takes_argv", False):
+        args.argv = rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         return int(args.run(args) or 0)
     except (ValueError, FileNotFoundError, PermissionError) as err:
