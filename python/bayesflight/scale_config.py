@@ -101,7 +101,7 @@ def _check_train(train: dict[str, Any], source: str) -> None:
     """The training settings must make a TrainConfig (its own checks name the field)."""
     from .train import TrainConfig
 
-    for reserved in ("data", "out", "model", "seed", "target", "device", "resume"):
+    for reserved in ("data", "out", "model", "seed", "target", "device", "resume", "report_to"):
         if reserved in train:
             raise ValueError(f"{source}: train.{reserved} is set by reproduce itself")
     try:

@@ -17,9 +17,11 @@ from typing import Any, Literal, get_args
 Target = Literal["hard", "soft"]
 LossTokens = Literal["assistant", "digit"]
 Dtype = Literal["auto", "fp32", "bf16"]
+ReportTo = Literal["none", "tensorboard", "trackio", "wandb"]
 TARGETS: tuple[str, ...] = get_args(Target)
 LOSS_TOKENS: tuple[str, ...] = get_args(LossTokens)
 DTYPES: tuple[str, ...] = get_args(Dtype)
+REPORT_TO: tuple[str, ...] = get_args(ReportTo)
 
 # The paper's full fine-tuning recipe (task spec section 5); micro-batch 8 is ours.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -37,7 +39,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 # Fields that may change between a run and its resumption without changing the result. The
 # paths may: a run directory or its data can move; the trainer compares the data's content.
 RESUMABLE_CHANGES = frozenset({"resume", "progress", "checkpoint_every", "device", "out",
-                               "data"})
+                               "data", "report_to", "run_name"})
 
 
 def _arg(default: Any = MISSING, help: str = "") -> Any:
@@ -94,6 +96,10 @@ class TrainConfig:
     dtype: Dtype = _arg("auto", "compute precision: fp32, or bf16 autocast over fp32 weights "
                                 "(auto: bf16 on a GPU, fp32 on a CPU)")
     progress: bool = _arg(True, "show a progress bar")
+    report_to: ReportTo = _arg("none", "also send every metrics line to an experiment tracker "
+                                       "(accelerate's trackers; tensorboard writes event files "
+                                       "to OUT/runs/RUN_NAME and needs no network)")
+    run_name: str | None = _arg(None, "the run's name in the tracker (default: OUT's name)")
 
     def __post_init__(self) -> None:
         _positive(self, "lora_r", "epochs", "batch_size", "grad_accum", "max_len")
@@ -111,7 +117,7 @@ class TrainConfig:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
         for name, allowed in (("target", TARGETS), ("loss_tokens", LOSS_TOKENS),
-                              ("dtype", DTYPES)):
+                              ("dtype", DTYPES), ("report_to", REPORT_TO)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if self.fsdp and not self.full:

@@ -26,6 +26,7 @@ import torch
 
 from ..fileio import atomic_open, sha256_file, write_json
 from ..llm.compat import logits_at
+from ..tracking import check_available, open_tracker, training_values
 from . import checkpoint, distributed, modeling, parallel
 from .batching import Batch, collate, epoch_batches, micro_batches
 from .config import TrainConfig
@@ -42,7 +43,8 @@ def train(config: TrainConfig) -> Path:
     """Fine-tune ``config.model`` on ``config.data``; returns the output directory.
 
     The directory then holds the adapter (LoRA) or the model (full), the tokenizer,
-    ``train_config.json``, ``metrics.jsonl`` (one line per step) and ``train_summary.json``.
+    ``train_config.json``, ``metrics.jsonl`` (one line per step) and ``train_summary.json``;
+    with ``report_to``, every metrics line also goes to that experiment tracker.
     Under ``torchrun`` every process calls this; process 0 writes the files.
     """
     dist = distributed.init(config.device)
@@ -54,6 +56,7 @@ def train(config: TrainConfig) -> Path:
 
 def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
     out = Path(config.out)
+    check_available(config.report_to)
     fresh = _check_out(out, config)  # every process: a refusal must stop them all
     dist.barrier()
     if dist.is_main and fresh:
@@ -105,8 +108,12 @@ def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
         _log(dist, f"train: resuming {out} at step {step} of {total}")
     else:
         torch.manual_seed(config.seed + dist.rank)  # dropout draws differ per process
+    tracker = None
     if dist.is_main:
         _keep_metrics(out / METRICS_FILE, step)
+        tracker = open_tracker(config.report_to, out, config.run_name,
+                               config.to_dict() | {"learning_rate": config.learning_rate},
+                               purge_from=step + 1 if step else None)
     _log(dist, _summary_line(data, model, config, total, per_epoch, accum, dist, compute))
 
     option_ids = (None if data.option_ids is None
@@ -142,12 +149,16 @@ def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
         if dist.is_main:
             with open(out / METRICS_FILE, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record) + "\n")
+            if tracker is not None:
+                tracker.log(training_values(record), step)
             bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{lr:.2e}", refresh=False)
             bar.update(1)
         if config.checkpoint_every and step % config.checkpoint_every == 0 and step < total:
             checkpoint.save_checkpoint(out, step, model, params, optimizer, scheduler,
                                        {"elapsed_s": elapsed, "tokens": tokens_seen}, dist)
     bar.close()
+    if tracker is not None:
+        tracker.finish()
     state = parallel.model_state(model)  # gathers FSDP shards: every process takes part
     if dist.is_main:
         _save_result(model, tokenizer, out, config, state)
