@@ -23,9 +23,12 @@ DESCRIPTION = (
     "instead of, or mixed with, the text. Dialogues longer than --max-len keep their opening "
     "rounds (trailing rounds are dropped and counted). Runs as one process or under torchrun "
     "or accelerate launch (one process per GPU, or gloo on CPUs): DDP, or FSDP with --full "
-    "--fsdp. The output directory holds the adapter or model with its tokenizer, loadable by "
-    "bayesflight evaluate --adapter DIR (LoRA) or --model DIR (full), plus train_config.json "
-    "(a valid --config), metrics.jsonl and train_summary.json."
+    "--fsdp. The output directory holds the adapter or model with its tokenizer and a model "
+    "card (README.md), loadable by bayesflight evaluate --adapter DIR (LoRA) or --model DIR "
+    "(full) and by transformers / peft, plus train_config.json (a valid --config), "
+    "metrics.jsonl, train_summary.json and, where the chat template allows, "
+    "chat_template_training.jinja (the template with {% generation %} markers under which "
+    "TRL's SFTTrainer(assistant_only_loss=True) labels the same tokens)."
 )
 
 
