@@ -47,6 +47,16 @@ TEACHER_TEXT = {
 }
 
 
+def check_hub() -> None:
+    """Raise ValueError, before any work, if huggingface_hub (which writes the cards) is
+    missing: the core install (``pip install bayesflight``) does not have it."""
+    import importlib.util
+
+    if importlib.util.find_spec("huggingface_hub") is None:
+        raise ValueError('a dataset card needs huggingface_hub: pip install "bayesflight[llm]" '
+                         "or pip install huggingface-hub")
+
+
 def _size_category(n: int) -> str:
     for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
                         (1_000_000, "100K<n<1M")):

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..cards import DATASET_FILE, write_dataset_card
+from ..cards import DATASET_FILE, check_hub, write_dataset_card
 from ..domains import DOMAIN_NAMES, get_domain
 from ..reference import ChoiceModel
 from ..teacher import DEFAULT_HELDOUT_SETS, TEACHERS, USER_SETS, TeachingConfig
@@ -109,6 +109,8 @@ def _check_writable(out: str) -> None:
 def run(args: argparse.Namespace) -> int:
     _check_writable(args.out)
     directory = Path(args.out) if _is_dataset_dir(args.out) else None
+    if directory is not None:
+        check_hub()
     config = TeachingConfig(
         teacher=args.teacher,
         domain=get_domain(args.domain),
