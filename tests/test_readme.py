@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -45,3 +46,30 @@ def test_the_requirements_match_the_build_and_a_fresh_machine_gets_cpu_torch():
     assert f"C++{cxx} compiler" in README
     # the install line works here only thanks to a local CPU wheel; elsewhere, this index:
     assert "pip install torch --index-url https://download.pytorch.org/whl/cpu" in README
+
+
+def test_the_tracked_run_parses_as_written(tmp_path):
+    from bayesflight.cli import build_parser
+    from bayesflight.commands.train import config_from_argv
+
+    section = README.split("<!-- tracked-run -->")[1].split("<!-- /tracked-run -->")[0]
+    yaml_text = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    (tmp_path / "run.yaml").write_text(yaml_text)
+    commands = [line.split("#")[0].split() for line in _section_bash(section).splitlines()]
+    runs = [c[1:] for c in commands if c[:1] == ["bayesflight"]]
+    assert [r[0] for r in runs] == ["generate", "train", "train"]
+    build_parser().parse_args(runs[0])  # generate's flags exist
+    first = config_from_argv([a.replace("run.yaml", str(tmp_path / "run.yaml"))
+                              for a in runs[1][1:]])
+    assert (first.lr, first.out, first.report_to, first.lora_r) == (
+        1e-3, "runs/bayes-lora-1e-3", "tensorboard", 16)
+    assert first.data == "data/bayes/train.jsonl" == runs[0][runs[0].index("--out") + 1] + (
+        "train.jsonl")
+    saved = tmp_path / "train_config.json"  # what the first run writes
+    saved.write_text(json.dumps(first.to_dict()))
+    again = config_from_argv(["--config", str(saved), "--out", "runs/again"])
+    assert first.differences(again) == []
+
+
+def _section_bash(section: str) -> str:
+    return re.search(r"```bash\n(.*?)\n```", section, re.S).group(1)

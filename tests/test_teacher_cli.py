@@ -113,7 +113,7 @@ def test_an_interrupted_run_leaves_no_file_and_keeps_an_old_one(tmp_path, monkey
         (["--options-per-round", "1"], "--options-per-round"),
         (["--seed", "-1"], "--seed"),
         (["--out", "{tmp}/missing/teach.jsonl"], "--out"),
-        (["--out", "{tmp}"], "--out"),
+        (["--out", "{tmp}/missing/dataset/"], "--out"),
         (["--out", "{tmp}/file.txt/teach.jsonl"], "--out"),
     ],
 )

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from bayesflight.cli import build_parser
-from bayesflight.commands.train import config_from_args
+from bayesflight.commands.train import config_from_argv
 from bayesflight.train import TrainConfig, parse_lora, with_preset
 from bayesflight.train.modeling import decoder_layers, lora_targets, prepare
 
 
 def _config(*flags: str) -> TrainConfig:
-    return config_from_args(build_parser().parse_args(
-        ["train", "--data", "d.jsonl", "--out", "o", *flags]))
+    return config_from_argv(["--data", "d.jsonl", "--out", "o", *flags])
 
 
 def test_defaults_are_lora_on_all_linear_layers_with_hard_targets():
@@ -105,3 +103,60 @@ def test_gradient_checkpointing_reaches_the_decoder_layers(tiny):
     prepare(tiny, TrainConfig(data="d", out="o", full=True, gradient_checkpointing=True))
     _, layers = decoder_layers(tiny)
     assert all(layer.gradient_checkpointing for layer in layers)
+
+
+def test_the_parser_is_built_from_the_dataclass_fields():
+    # Every TrainConfig field is a flag, under its own name and with hyphens.
+    import dataclasses
+
+    from bayesflight.commands.train import build_parser
+
+    flags = {s for a in build_parser()._actions for s in a.option_strings}
+    for field in dataclasses.fields(TrainConfig):
+        assert f"--{field.name}" in flags
+        assert f"--{field.name.replace('_', '-')}" in flags
+    assert _config("--batch_size", "3").batch_size == _config("--batch-size", "3").batch_size == 3
+    assert not _config("--no-progress").progress and _config("--full", "true").full
+
+
+def test_a_config_file_sets_fields_and_flags_override_it(tmp_path):
+    yaml_file = tmp_path / "run.yaml"
+    yaml_file.write_text("data: from-file.jsonl\nout: run\nlr: 2e-4\nlora_r: 8\n"
+                         "target: soft\nfull: false\n")
+    cfg = config_from_argv(["--config", str(yaml_file)])
+    # YAML reads 2e-4 as a string; the file's strings are read as the flags read them.
+    assert (cfg.data, cfg.out, cfg.lr, cfg.lora_r, cfg.target) == (
+        "from-file.jsonl", "run", 2e-4, 8, "soft")
+    cfg = config_from_argv(["--config", str(yaml_file), "--lr", "1e-3", "--out", "other"])
+    assert (cfg.lr, cfg.out, cfg.lora_r) == (1e-3, "other", 8)
+    json_file = tmp_path / "run.json"
+    json_file.write_text('{"data": "d.jsonl", "out": "o", "epochs": 3}')
+    # The file overrides the preset; the flags override both.
+    cfg = config_from_argv(["--preset", "paper-full", "--config", str(json_file),
+                            "--max-len", "512"])
+    assert cfg.full and cfg.lr == 2e-6 and cfg.epochs == 3 and cfg.max_len == 512
+
+
+def test_bad_config_files_and_missing_paths_are_refused(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: d\nout: o\ncolour: red\n")
+    with pytest.raises(ValueError, match="unknown TrainConfig fields: colour"):
+        config_from_argv(["--config", str(bad)])
+    bad.write_text("data: d\nout: o\nbatch_size: many\n")
+    with pytest.raises(ValueError, match="batch_size"):
+        config_from_argv(["--config", str(bad)])
+    bad.write_text("- data\n")
+    with pytest.raises(ValueError, match="expected a mapping"):
+        config_from_argv(["--config", str(bad)])
+    with pytest.raises(SystemExit):  # neither flag nor file names the output directory
+        config_from_argv(["--data", "d.jsonl"])
+
+
+def test_a_saved_train_config_is_a_valid_config(tmp_path):
+    import json
+
+    cfg = TrainConfig(data="d.jsonl", out="o", lora_r=4, lr=1e-3, max_steps=2, seed=3)
+    saved = tmp_path / "train_config.json"
+    saved.write_text(json.dumps(cfg.to_dict()))
+    assert config_from_argv(["--config", str(saved)]) == cfg
+    assert config_from_argv(["--config", str(saved), "--out", "p"]).out == "p"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,12 @@ from bayesflight.train import TrainConfig, train
 from bayesflight.train.checkpoint import checkpoints
 from safetensors.torch import load_file
 from tiny_models import make_tiny_model
-from train_dialogues import bayesian_records, single_thread, write_jsonl  # noqa: F401
+from train_dialogues import (  # noqa: F401
+    bayesian_records,
+    single_thread,
+    tensorboard_scalars,
+    write_jsonl,
+)
 
 # Runs train() and SIGKILLs itself at the n-th optimizer step, or while writing the optimizer
 # state of the n-th checkpoint: an abrupt death at a point the test chooses, no timing involved.
@@ -58,6 +65,14 @@ def world(tmp_path_factory):
     return root, base, reference
 
 
+def _wait_for_the_second_after(events: Path) -> None:
+    """Return once the clock has passed the second named by the event files in ``events``, so
+    that the resumed run's file sorts after the killed run's as it does outside a test."""
+    last = max(int(f.name.split(".")[3]) for f in events.glob("events.out.tfevents.*"))
+    while time.time() < last + 1:
+        time.sleep(0.05)
+
+
 def _weights(out: Path) -> dict[str, torch.Tensor]:
     return load_file(str(out / "adapter_model.safetensors"))
 
@@ -71,7 +86,8 @@ def _losses(out: Path) -> list[tuple[int, float]]:
 def test_resume_after_kill_9_ends_with_the_uninterrupted_weights(world, where, n, resumed_from):
     root, base, reference = world
     out = root / f"killed-{where}"
-    settings = {**base, "out": str(out)}
+    tracked = importlib.util.find_spec("tensorboard") is not None
+    settings = {**base, "out": str(out), "report_to": "tensorboard" if tracked else "none"}
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the same installed bayesflight
     child = subprocess.run([sys.executable, "-c", CHILD, json.dumps(settings), where, str(n)],
                            env=env, capture_output=True, text=True, timeout=300)
@@ -79,6 +95,8 @@ def test_resume_after_kill_9_ends_with_the_uninterrupted_weights(world, where, n
     assert [p.name for p in checkpoints(out)] == [f"step-{resumed_from:08d}"]
     assert not (out / "adapter_model.safetensors").exists()
     assert len(_losses(out)) == (n - 1 if where == "step" else 8)
+    if tracked:  # TensorBoard reads event files in the order of the second in their names
+        _wait_for_the_second_after(out / "runs" / out.name)
 
     train(TrainConfig(**{**settings, "resume": True}))
     steps, losses = zip(*_losses(out), strict=True)
@@ -90,3 +108,7 @@ def test_resume_after_kill_9_ends_with_the_uninterrupted_weights(world, where, n
     for name in theirs:
         torch.testing.assert_close(mine[name], theirs[name], rtol=1e-5, atol=1e-7)
     assert not (out / "checkpoints").exists()
+    if tracked:  # the events the killed run wrote after its checkpoint are replaced, not doubled
+        logged = tensorboard_scalars(out / "runs" / out.name)["train/loss"]
+        assert [s for s, _ in logged] == list(steps)
+        assert [v for _, v in logged] == pytest.approx(losses, rel=1e-6)

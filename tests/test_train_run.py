@@ -12,7 +12,12 @@ from bayesflight.cli import main
 from bayesflight.llm import load_model
 from bayesflight.train import TrainConfig, train
 from tiny_models import make_tiny_model
-from train_dialogues import bayesian_records, single_thread, write_jsonl  # noqa: F401
+from train_dialogues import (  # noqa: F401
+    bayesian_records,
+    single_thread,
+    tensorboard_scalars,
+    write_jsonl,
+)
 
 
 @pytest.fixture(scope="module")
@@ -134,3 +139,38 @@ def test_lora_on_the_top_layer_saves_an_adapter_for_that_layer_only(world):
     assert targets and all(t.startswith("model.layers.1.") for t in targets)
     tuned, tokenizer = load_model(str(out), device="cpu")
     assert torch.isfinite(_probe(tuned, tokenizer)).all()
+
+
+def test_a_finished_runs_train_config_reproduces_the_run(world):
+    root, model, data = world
+    first = root / "configured"
+    assert main(["train", "--data", data, "--model", model, "--out", str(first),
+                 "--lora", "r=4,alpha=8", "--max-steps", "2", "--lr", "1e-2", "--seed", "7",
+                 "--checkpoint-every", "0", "--no-progress"]) == 0
+    again = root / "configured-again"
+    assert main(["train", "--config", str(first / "train_config.json"),
+                 "--out", str(again)]) == 0
+    saved = json.loads((again / "train_config.json").read_text())
+    assert saved == {**json.loads((first / "train_config.json").read_text()), "out": str(again)}
+    drop = ("tokens_per_s", "elapsed_s")  # the only fields that depend on the clock
+    strip = [{k: v for k, v in m.items() if k not in drop} for m in _metrics(first)]
+    assert [{k: v for k, v in m.items() if k not in drop} for m in _metrics(again)] == strip
+    from safetensors.torch import load_file
+
+    a, b = (load_file(d / "adapter_model.safetensors") for d in (first, again))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_report_to_tensorboard_writes_every_metrics_line_as_events(world):
+    pytest.importorskip("tensorboard")
+    root, model, data = world
+    out = root / "tracked"
+    assert main(["train", "--data", data, "--model", model, "--out", str(out),
+                 "--lora", "r=4,alpha=8", "--max-steps", "2", "--checkpoint-every", "0",
+                 "--report-to", "tensorboard", "--run-name", "two-steps", "--no-progress"]) == 0
+    scalars = tensorboard_scalars(out / "runs" / "two-steps")
+    metrics = _metrics(out)
+    for key in ("loss", "answer_nll", "answer_agree", "kl", "lr", "grad_norm", "tokens_per_s"):
+        assert [s for s, _ in scalars[f"train/{key}"]] == [1, 2]
+        np.testing.assert_allclose([v for _, v in scalars[f"train/{key}"]],
+                                   [m[key] for m in metrics], rtol=1e-6)

@@ -13,7 +13,10 @@ import sys
 from types import ModuleType
 
 # Each module defines ``add_parser(subparsers)`` and ``run(args) -> int``, and may define
-# ``interrupted(args) -> str``: what an interrupted run kept and how to continue it.
+# ``interrupted(args) -> str``: what an interrupted run kept and how to continue it. A
+# command that parses its own arguments (``train``: its parser is built from a dataclass by
+# transformers, too slow an import for every command) sets ``takes_argv`` and receives
+# them as ``args.argv``.
 COMMANDS = ("simulate", "make_eval", "generate", "evaluate", "train", "reproduce",
             "fetch_model")
 NOTHING_HALF_WRITTEN = "no file was left half-written; rerun the command to start again"
@@ -52,11 +55,16 @@ def error_line(err: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     try:
-        args = build_parser().parse_args(argv)
+        args, rest = parser.parse_known_args(argv)
     except KeyboardInterrupt:
         print("\nbayesflight: interrupted before starting; nothing was written", file=sys.stderr)
         return 130
+    if getattr(args, "takes_argv", False):
+        args.argv = rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         return int(args.run(args) or 0)
     except KeyboardInterrupt:

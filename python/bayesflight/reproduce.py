@@ -106,6 +106,7 @@ class Reproduction:
     progress: bool = True
     log: Callable[[str], None] = print
     sizing: dict[str, Any] | None = None  # how --time-budget sized the scale, if it did
+    report_to: str = "none"  # the experiment tracker of the training runs
 
     def data_path(self, teacher: str) -> Path:
         return self.out / "data" / f"{teacher}.jsonl"
@@ -163,7 +164,7 @@ class Reproduction:
                 data=str(self.data_path(TEACHER_OF[variant])), out=str(self.model_dir(variant)),
                 model=self.scale.model, seed=self.seed, target=TARGET_OF[variant],
                 soft_weight=self.scale.soft_weight, device=self.device,
-                progress=self.progress,
+                progress=self.progress, report_to=self.report_to,
                 resume=(self.model_dir(variant) / "train_config.json").is_file(),
                 **self.scale.train)
             self.log(f"reproduce: training {LABELS[variant]}")

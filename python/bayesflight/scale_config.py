@@ -50,8 +50,8 @@ def read_config(path: str | Path) -> dict[str, Any]:
             raise ValueError(f"--config {path}: not valid JSON ({err.msg}, line {err.lineno}); "
                              f"YAML files need a .yaml or .yml name") from None
     if not isinstance(data, dict):
-        raise ValueError(f"--config {path}: expected a mapping of scale fields, got "
-                         f"{type(data).__name__}")
+        raise ValueError(f"--config {path}: expected a mapping of field names to values, "
+                         f"got {type(data).__name__}")
     return data
 
 
@@ -101,7 +101,7 @@ def _check_train(train: dict[str, Any], source: str) -> None:
     """The training settings must make a TrainConfig (its own checks name the field)."""
     from .train import TrainConfig
 
-    for reserved in ("data", "out", "model", "seed", "target", "device", "resume"):
+    for reserved in ("data", "out", "model", "seed", "target", "device", "resume", "report_to"):
         if reserved in train:
             raise ValueError(f"{source}: train.{reserved} is set by reproduce itself")
     try:

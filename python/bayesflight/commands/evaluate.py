@@ -14,6 +14,7 @@ from ..metrics import summarise
 from ..plotting import plot_accuracy
 from ..protocol import run_assistant
 from ..results import format_table, write_results
+from ..tracking import REPORT_TO, check_available, report_evaluation
 from .make_eval import (
     add_evalset_arguments,
     evalset_config,
@@ -69,6 +70,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue from OUT/<name>.transcript.npz, saved after each user")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--report-to", choices=REPORT_TO, default="none",
+                        help="also send the curves (per-round scores of every assistant) to an "
+                             "experiment tracker; tensorboard writes OUT/runs/evaluate-DOMAIN-"
+                             "NAME (default none)")
     parser.set_defaults(run=run)
 
 
@@ -87,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
     from ..llm.models import check_model_source
 
     check_model_source(args.model)  # a wrong name fails before seconds of importing torch
+    check_available(args.report_to)
     evalset = evalset_from_args(args)
     from ..llm.evaluation import evaluate_llm
 
@@ -134,6 +140,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{llm.questions} questions in {llm.seconds:.1f} s (the model loaded): "
           f"{llm.questions / max(llm.seconds, 1e-9):.1f} questions/s", file=sys.stderr)
     path = write_results(out, config, summaries)
+    report_evaluation(args.report_to, out, f"evaluate-{evalset.domain.name}-{name}", summaries,
+                      prefix=f"eval/{evalset.domain.name}", config=config)
     plot = out / "accuracy.png"
     plot_accuracy(summaries, plot, f"{evalset.domain.name}: held-out accuracy by round "
                                    f"({evalset.n_users} users, {evalset.n_heldout} sets)")

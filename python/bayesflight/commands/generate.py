@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from ..cards import DATASET_FILE, check_hub, write_dataset_card
 from ..domains import DOMAIN_NAMES, get_domain
 from ..reference import ChoiceModel
 from ..teacher import DEFAULT_HELDOUT_SETS, TEACHERS, USER_SETS, TeachingConfig
@@ -64,7 +65,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dialogues", type=_int_at_least(1), required=True,
                         help="number of dialogues (>= 1)")
     parser.add_argument("--seed", type=_int_at_least(0), default=0)
-    parser.add_argument("--out", required=True, help="the JSONL file to write")
+    parser.add_argument("--out", required=True,
+                        help="the JSONL file to write; or a directory (one that exists, or a "
+                             "path ending in /), which gets the dialogues as train.jsonl and a "
+                             "dataset card, README.md, that datasets.load_dataset(DIR) reads")
     parser.add_argument("--rounds", type=_int_at_least(1), default=5)
     parser.add_argument("--options-per-round", type=_int_at_least(2), default=3)
     parser.add_argument("--user-noise", type=_choice_model, default=ChoiceModel(),
@@ -85,11 +89,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
+def _is_dataset_dir(out: str) -> bool:
+    """Whether --out names a dataset directory: one that exists, or a path ending in /."""
+    return Path(out).is_dir() or out.endswith(("/", os.sep))
+
+
 def _check_writable(out: str) -> None:
     """Fail before any work when --out cannot be written."""
     path = Path(out)
-    if path.is_dir():
-        raise ValueError(f"--out: {out!r} is a directory, expected a file path")
+    if _is_dataset_dir(out) and path.is_dir():
+        path = path / DATASET_FILE
     parent = path.parent
     if not parent.is_dir():
         raise ValueError(f"--out: directory {str(parent)!r} does not exist")
@@ -99,6 +108,9 @@ def _check_writable(out: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     _check_writable(args.out)
+    directory = Path(args.out) if _is_dataset_dir(args.out) else None
+    if directory is not None:
+        check_hub()
     config = TeachingConfig(
         teacher=args.teacher,
         domain=get_domain(args.domain),
@@ -112,7 +124,12 @@ def run(args: argparse.Namespace) -> int:
         n_heldout=args.heldout_sets,
         statements=args.statements,
     )
-    summary = write_dialogues(args.out, config)
+    if directory is not None:
+        directory.mkdir(exist_ok=True)
+    summary = write_dialogues(args.out if directory is None else directory / DATASET_FILE,
+                              config)
+    if directory is not None:
+        write_dataset_card(directory, config, summary.n_redrawn)
     print(f"wrote {summary.n_dialogues} {args.teacher} dialogues to {summary.path} "
           f"({summary.n_redrawn} rounds redrawn to avoid held-out sets)", file=sys.stderr)
     return 0

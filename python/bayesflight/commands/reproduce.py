@@ -12,6 +12,7 @@ from pathlib import Path
 from ..fileio import write_json
 from ..reproduce import SCALES, Reproduction, Scale, write_docs
 from ..scale_config import read_config, scale_from_config
+from ..tracking import REPORT_TO
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -47,6 +48,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--force", action="store_true",
                         help="start a scale even when its estimated time on this device is "
                              "over 12 h (a gpu-sized run on a CPU is refused otherwise)")
+    parser.add_argument("--report-to", choices=REPORT_TO, default="none",
+                        help="send each training run's metrics to an experiment tracker "
+                             "(tensorboard: event files in OUT/models/*/runs; default none)")
     parser.set_defaults(run=run)
 
 
@@ -97,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out or f"runs/{scale.name}")
     reproduction = Reproduction(scale, out, seed=args.seed, device=args.device,
                                 progress=not args.no_progress, sizing=sizing,
+                                report_to=args.report_to,
                                 log=lambda m: print(m, file=sys.stderr, flush=True))
     reproduction.run()
     print((out / "report.md").read_text(encoding="utf-8"))

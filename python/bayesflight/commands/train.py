@@ -1,122 +1,124 @@
-"""``bayesflight train``: fine-tune a causal LM on teaching dialogues (LoRA or full)."""
+"""``bayesflight train``: fine-tune a causal LM on teaching dialogues (LoRA or full).
+
+The flags are the fields of ``TrainConfig``, turned into a parser by transformers'
+``HfArgumentParser`` (so ``--batch-size`` and ``--batch_size`` are the same flag, booleans take
+``--full`` or ``--full false``). Values come, in increasing precedence, from the dataclass
+defaults, ``--preset``, ``--config FILE`` (YAML or JSON with the same field names, such as
+the ``train_config.json`` of a finished run) and the flags given on the command line. The
+parser is built only when ``train`` runs: importing transformers takes seconds, which the
+other commands need not pay.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
 
-from ..train.config import LOSS_TOKENS, PRESETS, TARGETS, parse_lora
-
-# argparse destination -> TrainConfig field, for the flags that map one to one.
-_FIELDS = ("data", "out", "model", "epochs", "max_steps", "lr", "batch_size", "grad_accum",
-           "global_batch", "max_len", "warmup_ratio", "weight_decay", "max_grad_norm", "seed",
-           "target", "soft_weight", "loss_tokens", "checkpoint_every", "device", "dtype",
-           "lora_layers")
+DESCRIPTION = (
+    "Supervised fine-tuning on a JSONL file of dialogues (bayesflight generate). The loss is "
+    "taken on the assistant's turns only, located with the model's own chat template. "
+    "--target soft distils the teacher's option distribution (option_probs) at each answer "
+    "instead of, or mixed with, the text. Dialogues longer than --max-len keep their opening "
+    "rounds (trailing rounds are dropped and counted). Runs as one process or under torchrun "
+    "or accelerate launch (one process per GPU, or gloo on CPUs): DDP, or FSDP with --full "
+    "--fsdp. The output directory holds the adapter or model with its tokenizer and a model "
+    "card (README.md), loadable by bayesflight evaluate --adapter DIR (LoRA) or --model DIR "
+    "(full) and by transformers / peft, plus train_config.json (a valid --config), "
+    "metrics.jsonl, train_summary.json and, where the chat template allows, "
+    "chat_template_training.jinja (the template with {% generation %} markers under which "
+    "TRL's SFTTrainer(assistant_only_loss=True) labels the same tokens)."
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    # The real parser is built from TrainConfig in run(); this one only names the command and
+    # lets every argument through (cli.main hands them over as args.argv).
     parser = subparsers.add_parser(
-        "train",
-        help="fine-tune a language model on teaching dialogues (LoRA or full fine-tuning)",
-        description=(
-            "Supervised fine-tuning on a JSONL file of dialogues (bayesflight generate). The "
-            "loss is taken on the assistant's turns only, located with the model's own chat "
-            "template. --target soft distils the teacher's option distribution (option_probs) "
-            "at each answer instead of, or mixed with, the text. Dialogues longer than "
-            "--max-len keep their opening rounds (trailing rounds are dropped and counted). "
-            "Runs as one process or under torchrun or accelerate launch (one process per "
-            "GPU, or gloo on CPUs): DDP, or FSDP with --full --fsdp. "
-            "The output directory holds the adapter or model with its tokenizer, loadable by "
-            "bayesflight evaluate --adapter DIR (LoRA) or --model DIR (full), plus "
-            "train_config.json, metrics.jsonl and train_summary.json."
-        ),
-    )
-    parser.add_argument("--data", required=True, help="JSONL file of dialogues")
-    parser.add_argument("--out", required=True, help="output directory (new, or --resume)")
-    parser.add_argument("--model", default=None,
-                        help="base model: embedded name, local directory or hub id "
-                             "(default smollm2-135m)")
-    kind = parser.add_mutually_exclusive_group()
-    kind.add_argument("--lora", default=None, metavar="SPEC",
-                      help="LoRA settings r=INT,alpha=FLOAT,dropout=FLOAT (default "
-                           "r=16,alpha=32,dropout=0.05), on all linear layers")
-    kind.add_argument("--full", action="store_true", default=None,
-                      help="full fine-tuning instead of LoRA")
-    parser.add_argument("--lora-layers", type=int, default=None, metavar="N",
-                        help="put LoRA on the top N decoder layers only")
+        "train", add_help=False, description=DESCRIPTION,
+        help="fine-tune a language model on teaching dialogues (LoRA or full fine-tuning)")
+    parser.set_defaults(run=run, takes_argv=True)
+
+
+def build_parser() -> Any:
+    """The ``bayesflight train`` parser: one flag per TrainConfig field, plus --config,
+    --preset and --lora."""
+    from transformers import HfArgumentParser
+
+    from ..train.config import PRESETS, TrainConfig
+
+    parser = HfArgumentParser(TrainConfig, prog="bayesflight train", description=DESCRIPTION)
+    for action in parser._actions:
+        action.required = False  # --data and --out may come from --config; checked after
+    parser.add_argument("--config", default=None, metavar="FILE",
+                        help="a YAML (.yaml, .yml) or JSON file of TrainConfig fields, such as "
+                             "the train_config.json of a finished run; flags given here "
+                             "override it")
     parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                        help="start from a named recipe; explicit flags override it "
-                             "(paper-full: full fine-tuning, lr 2e-6, global batch 128, "
+                        help="start from a named recipe; --config and explicit flags override "
+                             "it (paper-full: full fine-tuning, lr 2e-6, global batch 128, "
                              "1 epoch, max length 2048, warm-up 0.1, cosine)")
-    parser.add_argument("--epochs", type=int, default=None, help="passes over the data (1)")
-    parser.add_argument("--max-steps", type=int, default=None,
-                        help="optimizer steps; overrides --epochs")
-    parser.add_argument("--lr", type=float, default=None,
-                        help="peak learning rate (2e-4 for LoRA, 2e-5 for --full)")
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help="dialogues per forward pass on each process (4)")
-    parser.add_argument("--grad-accum", type=int, default=None,
-                        help="forward passes per optimizer step on each process (1)")
-    parser.add_argument("--global-batch", type=int, default=None,
-                        help="dialogues per optimizer step over all processes; sets "
-                             "--grad-accum")
-    parser.add_argument("--max-len", type=int, default=None, help="tokens per dialogue (2048)")
-    parser.add_argument("--warmup-ratio", type=float, default=None,
-                        help="fraction of steps of linear warm-up before the cosine decay (0.1)")
-    parser.add_argument("--weight-decay", type=float, default=None, help="AdamW decay (0)")
-    parser.add_argument("--max-grad-norm", type=float, default=None,
-                        help="gradient clipping norm, 0 for none (1.0)")
-    parser.add_argument("--seed", type=int, default=None, help="seed of data order and init (0)")
-    parser.add_argument("--target", choices=TARGETS, default=None,
-                        help="hard: cross-entropy on the teacher's text (the paper); soft: KL "
-                             "from the teacher's option distribution to the model's (hard)")
-    parser.add_argument("--soft-weight", type=float, default=None,
-                        help="with --target soft: weight of the KL term; 1 - weight goes to "
-                             "the hard cross-entropy (1.0)")
-    parser.add_argument("--loss-tokens", choices=LOSS_TOKENS, default=None,
-                        help="assistant: every assistant token (the paper); digit: only the "
-                             "option number, the one token that carries information "
-                             "(assistant)")
-    parser.add_argument("--fsdp", action="store_true", default=None,
-                        help="with --full under torchrun: shard weights, gradients and "
-                             "optimizer state over the processes (FSDP, one unit per decoder "
-                             "layer) instead of a whole copy on each (DDP); for models too "
-                             "large to fine-tune whole on one device")
-    parser.add_argument("--gradient-checkpointing", action="store_true", default=None,
-                        help="recompute activations in the backward pass to save memory")
-    parser.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
-                        help="optimizer steps between checkpoints, 0 for none (50)")
-    parser.add_argument("--resume", action="store_true", default=None,
-                        help="continue the run in --out from its last checkpoint")
-    parser.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N (auto)")
-    parser.add_argument("--dtype", choices=("auto", "fp32", "bf16"), default=None,
-                        help="compute precision: fp32, or bf16 autocast over fp32 weights "
-                             "(auto: bf16 on a GPU, fp32 on a CPU)")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", default=None,
-                        help="no progress bar")
-    parser.set_defaults(run=run)
+    parser.add_argument("--lora", default=None, metavar="SPEC",
+                        help="LoRA settings in one flag, r=INT,alpha=FLOAT,dropout=FLOAT (any "
+                             "subset); implies LoRA, so it excludes --full")
+    return parser
 
 
-def config_from_args(args: argparse.Namespace) -> Any:
-    """The TrainConfig of the parsed flags: the preset, then every flag given explicitly."""
-    from ..train.config import with_preset
+def config_from_argv(argv: list[str]) -> Any:
+    """The TrainConfig of ``bayesflight train`` arguments: the dataclass defaults, then the
+    preset, then the --config file, then every flag given explicitly."""
+    from ..scale_config import read_config
+    from ..train.config import PRESETS, TrainConfig, parse_lora
 
-    given = {name: getattr(args, name) for name in _FIELDS if getattr(args, name) is not None}
-    for name in ("full", "fsdp", "gradient_checkpointing", "resume", "progress"):
-        if getattr(args, name) is not None:
-            given[name] = getattr(args, name)
-    if args.lora is not None:
-        given |= parse_lora(args.lora)
-        given["full"] = False
-    return with_preset(args.preset, **given)
+    parser = build_parser()
+    parser.parse_args(argv)  # --help, unknown flags, bad types and choices, defaults shown
+    for action in parser._actions:  # parse again to learn which flags were given
+        action.default = argparse.SUPPRESS
+    given = vars(parser.parse_args(argv))
+    config_file, preset, lora = (given.pop(k, None) for k in ("config", "preset", "lora"))
+    values: dict[str, Any] = dict(PRESETS[preset]) if preset else {}
+    if config_file:
+        values |= _file_values(parser, config_file, read_config(config_file))
+    if lora is not None:
+        if given.get("full"):
+            parser.error("--lora asks for LoRA; it cannot be combined with --full")
+        given |= parse_lora(lora) | {"full": False}
+    values |= given
+    missing = [f"--{name}" for name in ("data", "out") if values.get(name) is None]
+    if missing:
+        parser.error(f"{' and '.join(missing)} must be given, on the command line or in "
+                     f"--config")
+    return TrainConfig.from_dict(values)
+
+
+def _file_values(parser: Any, path: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a --config file, its strings read as the flags read them (YAML reads
+    ``2e-4`` as a string, the flag as a float); unknown names raise ValueError."""
+    from ..train.config import TrainConfig
+
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"--config {path}: unknown TrainConfig fields: {', '.join(unknown)}")
+    types = {a.dest: a.type for a in parser._actions if a.dest in known and a.type}
+    out = {}
+    for name, value in values.items():
+        if isinstance(value, str) and name in types:
+            try:
+                value = types[name](value)
+            except (ValueError, argparse.ArgumentTypeError) as err:
+                raise ValueError(f"--config {path}: {name}: {err}") from None
+        out[name] = value
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
     from ..llm.models import check_model_source
 
-    config = config_from_args(args)
+    config = config_from_argv(list(args.argv))
+    args.out = config.out  # for interrupted()
     check_model_source(config.model)  # a wrong name fails before seconds of importing torch
     from ..train import train
 
@@ -131,6 +133,8 @@ def interrupted(args: argparse.Namespace) -> str:
     from ..train.checkpoint import checkpoints
     from ..train.loop import CONFIG_FILE, SUMMARY_FILE
 
+    if getattr(args, "out", None) is None:
+        return "interrupted before the run started; nothing was written"
     out = Path(args.out)
     found = checkpoints(out)
     if (out / SUMMARY_FILE).is_file():

@@ -254,10 +254,27 @@ def resolve_dtype(dtype: Any, device: str):
 
 
 def model_identity(name_or_path: str) -> str:
-    """What a model is called in adapter configs and results: an embedded name or hub id as
-    is, a local directory as its absolute path."""
+    """What a model is called in results and when an adapter's base is checked: an embedded
+    name or hub id as is, a local directory as its absolute path; the converted directory of
+    an embedded model (which trained adapters record as their base) as the embedded name."""
     if name_or_path in EMBEDDED:
         return name_or_path
+    path = Path(name_or_path).expanduser()
+    if not path.is_dir():
+        return name_or_path
+    for spec in EMBEDDED.values():
+        if path.resolve().name == converted_dir(spec).name:
+            return spec.name
+    return str(path.resolve())
+
+
+def base_reference(name_or_path: str) -> str:
+    """What a model trained from ``name_or_path`` records as its base, so that transformers and
+    peft (``AutoPeftModelForCausalLM``) find it: a hub id as is, a local directory as its
+    absolute path, an embedded model as its converted directory (an embedded name means
+    nothing outside bayesflight)."""
+    if name_or_path in EMBEDDED:
+        return str(ensure_converted(EMBEDDED[name_or_path]))
     path = Path(name_or_path).expanduser()
     return str(path.resolve()) if path.is_dir() else name_or_path
 

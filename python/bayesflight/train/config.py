@@ -10,13 +10,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
-TARGETS = ("hard", "soft")
-LOSS_TOKENS = ("assistant", "digit")
-DTYPES = ("auto", "fp32", "bf16")
+Target = Literal["hard", "soft"]
+LossTokens = Literal["assistant", "digit"]
+Dtype = Literal["auto", "fp32", "bf16"]
+ReportTo = Literal["none", "tensorboard", "trackio", "wandb"]
+TARGETS: tuple[str, ...] = get_args(Target)
+LOSS_TOKENS: tuple[str, ...] = get_args(LossTokens)
+DTYPES: tuple[str, ...] = get_args(Dtype)
+REPORT_TO: tuple[str, ...] = get_args(ReportTo)
 
 # The paper's full fine-tuning recipe (task spec section 5); micro-batch 8 is ours.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -34,42 +39,67 @@ PRESETS: dict[str, dict[str, Any]] = {
 # Fields that may change between a run and its resumption without changing the result. The
 # paths may: a run directory or its data can move; the trainer compares the data's content.
 RESUMABLE_CHANGES = frozenset({"resume", "progress", "checkpoint_every", "device", "out",
-                               "data"})
+                               "data", "report_to", "run_name"})
+
+
+def _arg(default: Any = MISSING, help: str = "") -> Any:
+    """A field whose ``help`` the command line shows (``metadata`` as HfArgumentParser reads it)."""
+    return field(default=default, metadata={"help": help})
 
 
 @dataclass
 class TrainConfig:
-    """Everything that determines a training run (the CLI flags, one field each)."""
+    """Everything that determines a training run: one field per ``bayesflight train`` flag.
 
-    data: str
-    out: str
-    model: str = "smollm2-135m"
-    full: bool = False  # full fine-tuning instead of LoRA
-    fsdp: bool = False  # full fine-tuning sharded over processes (FSDP) instead of DDP
-    lora_r: int = 16
-    lora_alpha: float = 32.0
-    lora_dropout: float = 0.05
-    lora_layers: int | None = None  # LoRA on the top N decoder layers only; None: all
-    epochs: int = 1
-    max_steps: int | None = None  # overrides epochs when set
-    lr: float | None = None  # None: 2e-4 for LoRA, 2e-5 for full fine-tuning
-    batch_size: int = 4  # examples per forward pass on each process
-    grad_accum: int = 1  # forward passes per optimizer step on each process
-    global_batch: int | None = None  # examples per step over all processes; sets grad_accum
-    max_len: int = 2048
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    seed: int = 0
-    target: str = "hard"
-    soft_weight: float = 1.0  # soft target: weight of the KL term; 1 - weight goes to hard CE
-    loss_tokens: str = "assistant"  # "digit": hard CE on the option-number token only
-    gradient_checkpointing: bool = False
-    checkpoint_every: int = 50  # optimizer steps between checkpoints; 0: none
-    resume: bool = False
-    device: str = "auto"
-    dtype: str = "auto"  # compute precision: fp32, or bf16 autocast over fp32 weights
-    progress: bool = True
+    ``bayesflight train`` builds its parser from these fields (``HfArgumentParser``), so
+    ``--batch-size`` and ``--batch_size`` both set ``batch_size``, and a YAML or JSON file of
+    the same names (``--config``, or ``train_config.json`` of a finished run) sets them too.
+    """
+
+    data: str = _arg(help="JSONL file of dialogues (bayesflight generate)")
+    out: str = _arg(help="output directory (new, or an unfinished run with --resume)")
+    model: str = _arg("smollm2-135m", "base model: embedded name, local directory or hub id")
+    full: bool = _arg(False, "full fine-tuning instead of LoRA")
+    fsdp: bool = _arg(False, "with --full under torchrun: shard weights, gradients and optimizer "
+                             "state over the processes (FSDP, one unit per decoder layer) "
+                             "instead of a whole copy on each (DDP); for models too large to "
+                             "fine-tune whole on one device")
+    lora_r: int = _arg(16, "LoRA rank (LoRA is put on all linear layers)")
+    lora_alpha: float = _arg(32.0, "LoRA scaling alpha")
+    lora_dropout: float = _arg(0.05, "LoRA dropout")
+    lora_layers: int | None = _arg(None, "put LoRA on the top N decoder layers only (default: "
+                                         "all)")
+    epochs: int = _arg(1, "passes over the data")
+    max_steps: int | None = _arg(None, "optimizer steps; overrides --epochs")
+    lr: float | None = _arg(None, "peak learning rate (default: 2e-4 for LoRA, 2e-5 for --full)")
+    batch_size: int = _arg(4, "dialogues per forward pass on each process")
+    grad_accum: int = _arg(1, "forward passes per optimizer step on each process")
+    global_batch: int | None = _arg(None, "dialogues per optimizer step over all processes; "
+                                          "sets --grad-accum")
+    max_len: int = _arg(2048, "tokens per dialogue; longer dialogues keep their opening rounds")
+    warmup_ratio: float = _arg(0.1, "fraction of steps of linear warm-up before the cosine decay")
+    weight_decay: float = _arg(0.0, "AdamW weight decay")
+    max_grad_norm: float = _arg(1.0, "gradient clipping norm, 0 for none")
+    seed: int = _arg(0, "seed of data order and initialisation")
+    target: Target = _arg("hard", "hard: cross-entropy on the teacher's text (the paper); soft: "
+                                  "KL from the teacher's option distribution to the model's")
+    soft_weight: float = _arg(1.0, "with --target soft: weight of the KL term; 1 - weight goes "
+                                   "to the hard cross-entropy")
+    loss_tokens: LossTokens = _arg("assistant", "assistant: every assistant token (the paper); "
+                                                "digit: only the option number, the one token "
+                                                "that carries information")
+    gradient_checkpointing: bool = _arg(False, "recompute activations in the backward pass to "
+                                               "save memory")
+    checkpoint_every: int = _arg(50, "optimizer steps between checkpoints, 0 for none")
+    resume: bool = _arg(False, "continue the run in --out from its last checkpoint")
+    device: str = _arg("auto", "auto, cpu, cuda or cuda:N")
+    dtype: Dtype = _arg("auto", "compute precision: fp32, or bf16 autocast over fp32 weights "
+                                "(auto: bf16 on a GPU, fp32 on a CPU)")
+    progress: bool = _arg(True, "show a progress bar")
+    report_to: ReportTo = _arg("none", "also send every metrics line to an experiment tracker "
+                                       "(accelerate's trackers; tensorboard writes event files "
+                                       "to OUT/runs/RUN_NAME and needs no network)")
+    run_name: str | None = _arg(None, "the run's name in the tracker (default: OUT's name)")
 
     def __post_init__(self) -> None:
         _positive(self, "lora_r", "epochs", "batch_size", "grad_accum", "max_len")
@@ -87,7 +117,7 @@ class TrainConfig:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
         for name, allowed in (("target", TARGETS), ("loss_tokens", LOSS_TOKENS),
-                              ("dtype", DTYPES)):
+                              ("dtype", DTYPES), ("report_to", REPORT_TO)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if self.fsdp and not self.full:

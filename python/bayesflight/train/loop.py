@@ -27,11 +27,13 @@ import torch
 
 from ..fileio import atomic_open, check_input_file, sha256_file, write_json
 from ..llm.compat import logits_at
+from ..tracking import check_available, open_tracker, training_values
 from . import checkpoint, distributed, modeling, parallel
 from .batching import Batch, collate, epoch_batches, micro_batches
 from .config import TrainConfig
 from .data import TokenizedData, read_dialogues, require_answers, tokenize_dialogues
 from .losses import Terms, loss_terms, objective
+from .template import TEMPLATE_FILE
 
 CONFIG_FILE = "train_config.json"
 DATA_FILE = "train_data.json"  # the SHA-256 of the data the run trains on
@@ -43,7 +45,8 @@ def train(config: TrainConfig) -> Path:
     """Fine-tune ``config.model`` on ``config.data``; returns the output directory.
 
     The directory then holds the adapter (LoRA) or the model (full), the tokenizer,
-    ``train_config.json``, ``metrics.jsonl`` (one line per step) and ``train_summary.json``.
+    ``train_config.json``, ``metrics.jsonl`` (one line per step) and ``train_summary.json``;
+    with ``report_to``, every metrics line also goes to that experiment tracker.
     Under ``torchrun`` every process calls this; process 0 writes the files.
     """
     dist = distributed.init(config.device)
@@ -89,6 +92,7 @@ def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
     from ..llm.models import check_model_source
 
     check_model_source(config.model)
+    check_available(config.report_to)
     fresh = _check_out(out, config)
     dist.barrier()
     if dist.is_main and fresh:
@@ -138,8 +142,12 @@ def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
         _log(dist, f"train: resuming {out} at step {step} of {total}")
     else:
         torch.manual_seed(config.seed + dist.rank)  # dropout draws differ per process
+    tracker = None
     if dist.is_main:
         _keep_metrics(out / METRICS_FILE, step)
+        tracker = open_tracker(config.report_to, out, config.run_name,
+                               config.to_dict() | {"learning_rate": config.learning_rate},
+                               purge_from=step + 1 if step else None)
     _log(dist, _summary_line(data, model, config, total, per_epoch, accum, dist, compute))
 
     option_ids = (None if data.option_ids is None
@@ -175,20 +183,25 @@ def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
         if dist.is_main:
             with open(out / METRICS_FILE, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record) + "\n")
+            if tracker is not None:
+                tracker.log(training_values(record), step)
             bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{lr:.2e}", refresh=False)
             bar.update(1)
         if config.checkpoint_every and step % config.checkpoint_every == 0 and step < total:
             checkpoint.save_checkpoint(out, step, model, params, optimizer, scheduler,
                                        {"elapsed_s": elapsed, "tokens": tokens_seen}, dist)
     bar.close()
+    if tracker is not None:
+        tracker.finish()
     state = parallel.model_state(model)  # gathers FSDP shards: every process takes part
     if dist.is_main:
-        _save_result(model, tokenizer, out, config, state)
-        write_json(out / SUMMARY_FILE, {
+        summary = {
             "steps": step, "epochs": step / per_epoch, "tokens": tokens_seen,
             "train_seconds": round(elapsed, 3), "tokens_per_s": tokens_seen / max(elapsed, 1e-9),
             "dialogues": len(data.examples), "skipped": data.n_skipped,
-            "truncated": data.n_truncated, "dropped": data.n_dropped, "notes": data.notes})
+            "truncated": data.n_truncated, "dropped": data.n_dropped, "notes": data.notes}
+        _save_result(model, tokenizer, out, config, state, summary)
+        write_json(out / SUMMARY_FILE, summary)
         checkpoint.remove_checkpoints(out)
         _log(dist, f"train: wrote {out}")
     dist.barrier()
@@ -293,21 +306,38 @@ def _keep_metrics(path: Path, step: int) -> None:
 
 
 def _save_result(model: Any, tokenizer: Any, out: Path, config: TrainConfig,
-                 state: dict[str, torch.Tensor] | None) -> None:
+                 state: dict[str, torch.Tensor] | None, summary: dict[str, Any]) -> None:
     """Write the adapter (LoRA) or the whole model (full; ``state``: its gathered weights
-    under FSDP) and the tokenizer into ``out``.
+    under FSDP), the tokenizer, the model card and, where the chat template allows, the
+    template with ``{% generation %}`` markers for TRL into ``out``.
 
-    Everything is saved into a temporary directory first and then moved in file by file,
-    so no file in ``out`` is ever half written.
+    An adapter records a base that transformers and peft can load: a hub id, or a local
+    directory (an embedded model's converted one). Everything is saved into a temporary
+    directory first and then moved in file by file, so no file in ``out`` is ever half
+    written.
     """
+    from ..cards import write_model_card
+    from ..llm.models import base_reference
+    from .template import first_dialogues, write_training_template
+
     model.config.use_cache = True
+    base = base_reference(config.model)
     tmp = Path(tempfile.mkdtemp(dir=out, prefix=".result-"))
     try:
         if config.full:
             model.save_pretrained(tmp, state_dict=state)
         else:  # LoRA never touches the embeddings; "auto" would look the base up on the hub
+            for adapter in model.peft_config.values():
+                adapter.base_model_name_or_path = base
             model.save_pretrained(tmp, save_embedding_layers=False)
         tokenizer.save_pretrained(tmp)
+        template, note = write_training_template(tmp, tokenizer, first_dialogues(config.data))
+        print(f"train: {TEMPLATE_FILE}: {note}" if template else f"train: {note}",
+              file=sys.stderr, flush=True)
+        metrics = [json.loads(line) for line in
+                   (out / METRICS_FILE).read_text(encoding="utf-8").splitlines() if line]
+        write_model_card(tmp, config, base, summary, metrics, _data_digest(config.data),
+                         note if template else None)
         for path in sorted(tmp.iterdir()):
             path.replace(out / path.name)
     finally:
