@@ -8,10 +8,12 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from bayesflight import chat
 from bayesflight.cli import main
 from bayesflight.domains import FLIGHT
 from bayesflight.llm import load_model, models
 from bayesflight.llm.assistant import LLMAssistant
+from test_llm_scoring import transformers_greedy
 
 pytestmark = pytest.mark.slow
 
@@ -61,3 +63,22 @@ def test_a_damaged_converted_model_is_rebuilt_not_trusted(smollm2, tmp_path, mon
     with torch.no_grad():
         torch.testing.assert_close(model(input_ids=ids).logits,
                                    smollm2[0](input_ids=ids).logits)
+def test_generate_mode_parses_transformers_greedy_answers_with_or_without_a_cache(smollm2):
+    model, tokenizer = smollm2
+    rng = np.random.default_rng(1)
+    heldout, rounds = FLIGHT.sample(rng, (2, 3)), FLIGHT.sample(rng, (1, 3))
+    got = {}
+    for use_cache in (True, False):
+        assistant = LLMAssistant(model, tokenizer, mode="generate", max_new_tokens=10,
+                                 use_cache=use_cache, batch_size=2)
+        assistant.observe(rounds[0], 0, 2)
+        got[use_cache] = assistant.predict(heldout), assistant.n_parse_failures
+    np.testing.assert_array_equal(got[True][0], got[False][0])
+    assert got[True][1] == got[False][1] < len(heldout)  # the model names an option
+    prompts = assistant._encode(assistant.prompt_texts(heldout, answer_prefix=False))
+    for prompt, probs in zip(prompts, got[False][0], strict=True):
+        text = tokenizer.decode(transformers_greedy(model, prompt, 10, assistant.stop_ids),
+                                skip_special_tokens=True)
+        choice = chat.parse_answer(text, 3)
+        np.testing.assert_array_equal(probs, np.full(3, 1 / 3) if choice is None
+                                      else np.eye(3)[choice])

