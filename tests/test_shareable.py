@@ -55,7 +55,9 @@ def embedded(world, tmp_path, monkeypatch):
                                     version="1.0", member="tiny/tiny.gguf", size=1,
                                     sha256="0" * 64)
     monkeypatch.setitem(llm_models.EMBEDDED, spec.name, spec)
-    make_tiny_model(llm_models.converted_dir(spec))
+    from bayesflight.llm.integrity import write_manifest
+
+    write_manifest(make_tiny_model(llm_models.converted_dir(spec)))  # a finished conversion
     return spec
 
 

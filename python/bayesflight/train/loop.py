@@ -86,13 +86,13 @@ def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
     out = Path(config.out)
     # The data is checked first: before anything is created or the model (minutes, for a
     # large one) is loaded. Every process checks: a refusal must stop them all.
+    check_available(config.report_to)
     records = read_dialogues(config.data)
     need_answers = config.target == "soft" or config.loss_tokens == "digit"
     require_answers(records, need_answers, config.data)
     from ..llm.models import check_model_source
 
     check_model_source(config.model)
-    check_available(config.report_to)
     fresh = _check_out(out, config)
     dist.barrier()
     if dist.is_main and fresh:
