@@ -10,7 +10,7 @@ from bayesflight import chat
 from bayesflight.domains import HOTEL
 from bayesflight.train.data import read_dialogues, tokenize_dialogues
 from tiny_models import CHATML_TEMPLATE, make_tokenizer
-from train_dialogues import bayesian_records, single_thread, write_jsonl  # noqa: F401
+from train_dialogues import bayesian_records, write_jsonl
 
 
 @pytest.fixture(scope="module")

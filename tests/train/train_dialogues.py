@@ -10,8 +10,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
-import torch
 from bayesflight import chat, reference
 from bayesflight.domains import FLIGHT, Domain
 
@@ -44,15 +42,6 @@ def write_jsonl(path: str | Path, records: list[dict]) -> Path:
     path = Path(path)
     path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     return path
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Tiny models on one thread: on a busy machine, more threads only wait for each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def step_losses(out: Path) -> list[float]:

@@ -12,7 +12,7 @@ from bayesflight import llm
 from bayesflight.cli import main
 from bayesflight.train import TrainConfig, train
 from tiny_models import make_tiny_model
-from train_dialogues import bayesian_records, single_thread, write_jsonl  # noqa: F401
+from train_dialogues import bayesian_records, write_jsonl
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from bayesflight.train.batching import collate
 from bayesflight.train.data import tokenize_dialogues
 from bayesflight.train.losses import Terms, loss_terms, objective
 from tiny_models import make_tiny_model
-from train_dialogues import bayesian_records, single_thread  # noqa: F401
+from train_dialogues import bayesian_records
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,8 @@ from bayesflight.train import TrainConfig, train
 from bayesflight.train.checkpoint import checkpoints
 from safetensors.torch import load_file
 from tiny_models import make_tiny_model
-from train_dialogues import (  # noqa: F401
+from train_dialogues import (
     bayesian_records,
-    single_thread,
     tensorboard_scalars,
     write_jsonl,
 )

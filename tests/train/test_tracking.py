@@ -10,7 +10,7 @@ import pytest
 from bayesflight.cli import main
 from bayesflight.results import load_results
 from tiny_models import make_tiny_model
-from train_dialogues import single_thread, tensorboard_scalars  # noqa: F401
+from train_dialogues import tensorboard_scalars
 
 needs_tensorboard = pytest.mark.skipif(importlib.util.find_spec("tensorboard") is None,
                                        reason="tensorboard is not installed")

@@ -23,7 +23,7 @@ from bayesflight.train.template import (
 )
 from huggingface_hub import DatasetCard, ModelCard
 from tiny_models import CHATML_TEMPLATE, make_tiny_model
-from train_dialogues import bayesian_records, single_thread, write_jsonl  # noqa: F401
+from train_dialogues import bayesian_records, write_jsonl
 
 
 @pytest.fixture(scope="module")

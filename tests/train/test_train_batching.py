@@ -7,7 +7,7 @@ import pytest
 from bayesflight.train.batching import collate, epoch_batches, micro_batches
 from bayesflight.train.data import tokenize_dialogues
 from tiny_models import make_tokenizer
-from train_dialogues import bayesian_records, single_thread  # noqa: F401
+from train_dialogues import bayesian_records
 
 
 def _padding(lengths: np.ndarray, batches: list[np.ndarray]) -> float:

@@ -7,15 +7,16 @@ import torch
 from bayesflight.train import TrainConfig, train
 from safetensors.torch import load_file
 from tiny_models import make_tiny_model
-from train_dialogues import (  # noqa: F401
+from train_dialogues import (
     bayesian_records,
-    single_thread,
     step_losses,
     torchrun,
     write_jsonl,
 )
 
 
+@pytest.mark.slow
+@pytest.mark.distributed
 def test_two_gloo_processes_match_one_process_with_the_doubled_batch(tmp_path):
     model = make_tiny_model(tmp_path / "model")
     # 18 dialogues in global batches of 4: the last step has 2, one for each process.

@@ -12,9 +12,8 @@ from bayesflight.cli import main
 from bayesflight.llm import load_model
 from bayesflight.train import TrainConfig, train
 from tiny_models import make_tiny_model
-from train_dialogues import (  # noqa: F401
+from train_dialogues import (
     bayesian_records,
-    single_thread,
     tensorboard_scalars,
     write_jsonl,
 )

@@ -9,9 +9,8 @@ from bayesflight.train import TrainConfig, train
 from bayesflight.train.checkpoint import checkpoints
 from safetensors.torch import load_file
 from tiny_models import make_tiny_model
-from train_dialogues import (  # noqa: F401
+from train_dialogues import (
     bayesian_records,
-    single_thread,
     step_losses,
     torchrun,
     write_jsonl,
@@ -51,6 +50,8 @@ def world(tmp_path_factory):
     return root, model, data, flags
 
 
+@pytest.mark.slow
+@pytest.mark.distributed
 def test_two_sharded_processes_match_one_process_with_the_doubled_batch(world):
     root, model, data, _ = world
     one = train(TrainConfig(data=str(data), model=str(model), out=str(root / "one"), full=True,
@@ -64,6 +65,8 @@ def test_two_sharded_processes_match_one_process_with_the_doubled_batch(world):
         torch.testing.assert_close(mine[name], theirs[name], rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow
+@pytest.mark.distributed
 def test_a_sharded_run_killed_by_sigkill_resumes_to_the_same_weights(world):
     root, _, _, flags = world
     out = root / "killed"
