@@ -24,6 +24,7 @@ def test_ctrl_c_in_simulate_is_one_line(tmp_path, monkeypatch, capsys):
 
 def test_ctrl_c_in_reproduce_says_what_was_kept_and_how_to_go_on(tmp_path, monkeypatch,
                                                                   capsys):
+    pytest.importorskip("torch", reason="reproduce needs the llm extra")
     monkeypatch.setattr(Reproduction, "run", _interrupt)
     assert main(["reproduce", "--out", str(tmp_path), "--no-progress"]) == 130
     lines = _lines(capsys)
@@ -35,6 +36,7 @@ def test_ctrl_c_in_reproduce_says_what_was_kept_and_how_to_go_on(tmp_path, monke
 
 @pytest.mark.parametrize("kept", [False, True])
 def test_ctrl_c_in_evaluate_points_at_the_transcript(tmp_path, monkeypatch, capsys, kept):
+    pytest.importorskip("torch", reason="evaluate needs the llm extra")
     import bayesflight.llm.evaluation as evaluation
 
     (tmp_path / "m").mkdir()  # a local model directory: its name passes the early check

@@ -7,6 +7,8 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -49,6 +51,7 @@ def test_the_requirements_match_the_build_and_a_fresh_machine_gets_cpu_torch():
 
 
 def test_the_tracked_run_parses_as_written(tmp_path):
+    pytest.importorskip("transformers", reason="train's parser needs the llm extra")
     from bayesflight.cli import build_parser
     from bayesflight.commands.train import config_from_argv
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 
-import datasets
 import pytest
 from bayesflight import teacher, teacher_jsonl
 from bayesflight.cli import main
@@ -51,6 +50,7 @@ def test_hotel_oracle_through_the_cli(tmp_path, capsys):
 
 
 def test_file_loads_unchanged_with_datasets(tmp_path, capsys):
+    datasets = pytest.importorskip("datasets")
     out = tmp_path / "teach.jsonl"
     assert generate_cli(capsys, "--teacher", "bayesian", "--dialogues", "25",
                         "--out", str(out))[0] == 0
