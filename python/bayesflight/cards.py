@@ -98,10 +98,10 @@ def write_dataset_card(directory: str | os.PathLike, config: Any, n_redrawn: int
     how they were made."""
     from huggingface_hub import DatasetCardData
 
-    from .reference import DEFAULT_LEVELS
+    from .reference import DEFAULT_LEVELS, grid_size
 
     domain = config.domain
-    n_users = len(DEFAULT_LEVELS) ** domain.n_features - 1
+    n_users = grid_size(domain.n_features)
     metadata = DatasetCardData(
         language=["en"], task_categories=["text-generation"],
         tags=["bayesflight", "bayesian-teaching", "synthetic", "conversational"],

@@ -24,7 +24,7 @@ import numpy as np
 from .domains import FLIGHT, HOTEL, Domain, OptionParseError, flight_variant
 from .evalset import EvalSet
 from .fileio import atomic_open, check_input_file
-from .reference import DEFAULT_LEVELS, UTILITY_TIE_TOL, ChoiceModel, best_option
+from .reference import DEFAULT_LEVELS, UTILITY_TIE_TOL, ChoiceModel, best_option, grid_rows
 
 KNOWN_DOMAINS = (FLIGHT, HOTEL, *(flight_variant(f) for f in range(2, 9) if f != 4))
 # rounds_numpy must agree with the parsed option text to this tolerance.
@@ -108,18 +108,13 @@ def _reward_fn(value: Any, n_features: int, path: Path, line: int | None, field:
     """(weights (F,), row in the hypothesis grid) of a reward function on the default levels."""
     values = _list(value, n_features, path, line, field)
     levels = np.array(DEFAULT_LEVELS)
-    digits = []
     for i, v in enumerate(values):
-        hit = np.flatnonzero(np.abs(levels - v) < 1e-9) if _is_number(v) else []
-        if len(hit) != 1:
+        if not (_is_number(v) and np.any(np.abs(levels - v) < 1e-9)):
             raise _fail(path, line, f"{field}[{i}]", f"{v!r} is not one of {DEFAULT_LEVELS}")
-        digits.append(int(hit[0]))
-    code = int(np.ravel_multi_index(digits, (len(levels),) * n_features))
-    zero = int(np.ravel_multi_index([DEFAULT_LEVELS.index(0.0)] * n_features,
-                                    (len(levels),) * n_features))
-    if code == zero:
+    weights = levels[np.abs(levels - np.array(values, dtype=np.float64)[:, None]).argmin(axis=1)]
+    if not weights.any():
         raise _fail(path, line, field, "the all-zero reward function is not a user")
-    return levels[digits], code - (code > zero)
+    return weights, int(grid_rows(weights))
 
 
 def _is_number(value: Any) -> bool:

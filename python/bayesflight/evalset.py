@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .domains import Domain
-from .reference import DEFAULT_LEVELS, ChoiceModel, hypothesis_grid
+from .reference import ChoiceModel, grid_size, hypothesis_grid
 from .sampling import rng, user_split
 from .users import choose
 
@@ -78,7 +78,7 @@ def select_users(
 ) -> np.ndarray:
     """Grid indices (sorted) of the users to evaluate: all of ``users``' pool, or a seeded
     sample of ``n_users`` of them (stream ``eval_users``)."""
-    n_grid = len(DEFAULT_LEVELS) ** n_features - 1
+    n_grid = grid_size(n_features)
     if users == "all":
         pool = np.arange(n_grid)
     elif users in ("train", "eval"):

@@ -92,6 +92,31 @@ def hypothesis_grid(n_features: int, levels: tuple[float, ...] = DEFAULT_LEVELS)
     return np.array(rows, dtype=np.float64).reshape(len(rows), n_features)
 
 
+def grid_size(n_features: int, levels: tuple[float, ...] = DEFAULT_LEVELS) -> int:
+    """M, the number of rows of ``hypothesis_grid(n_features, levels)``, without building it."""
+    return len(levels) ** n_features - (0.0 in levels)
+
+
+def grid_rows(weights: np.ndarray, levels: tuple[float, ...] = DEFAULT_LEVELS) -> np.ndarray:
+    """Each weight vector's row in ``hypothesis_grid(F, levels)``: weights (..., F) -> (...) int64.
+
+    The inverse of the grid: every weight must be one of ``levels`` (within 1e-9), and the
+    all-zero vector, which the grid leaves out, has no row.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    hits = np.abs(w[..., None] - np.asarray(levels, dtype=np.float64)) < 1e-9  # (..., F, L)
+    if w.ndim < 1 or not hits.any(axis=-1).all():
+        raise ValueError(f"weights must be (..., F) values from {levels}, got shape {w.shape}")
+    shape = (len(levels),) * w.shape[-1]
+    codes = np.ravel_multi_index(tuple(np.moveaxis(hits.argmax(axis=-1), -1, 0)), shape)
+    if 0.0 in levels:  # the grid skips the all-zero vector: the rows after it move up by one
+        zero = np.ravel_multi_index((levels.index(0.0),) * w.shape[-1], shape)
+        if np.any(codes == zero):
+            raise ValueError("weights must not be all zero: the hypothesis grid leaves it out")
+        codes = codes - (codes > zero)
+    return np.asarray(codes, dtype=np.int64)
+
+
 def utilities(weights: np.ndarray, options: np.ndarray) -> np.ndarray:
     """u[..., h, k] = w_h . x_k for weights (M, F) and options (..., K, F): (..., M, K)."""
     return np.einsum("mf,...kf->...mk", weights, options)
