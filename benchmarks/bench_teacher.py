@@ -17,7 +17,6 @@ from bayesflight.domains import DOMAIN_NAMES, get_domain
 from bayesflight.reference import ChoiceModel
 from bayesflight.teacher import TEACHERS, TeachingConfig, generate
 from bayesflight.teacher_jsonl import render, write_dialogues
-from bayesflight.users import parse_choice_model
 
 
 def main() -> None:
@@ -26,7 +25,7 @@ def main() -> None:
     parser.add_argument("--teacher", choices=TEACHERS, default="bayesian")
     parser.add_argument("--domain", choices=DOMAIN_NAMES, default="flight")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--user-noise", type=parse_choice_model, default=ChoiceModel(),
+    parser.add_argument("--user-noise", type=ChoiceModel.parse, default=ChoiceModel(),
                         help="deterministic (default), softmax:BETA or epsilon:EPS")
     args = parser.parse_args()
     config = TeachingConfig(args.teacher, get_domain(args.domain), args.dialogues, args.seed,

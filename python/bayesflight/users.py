@@ -7,12 +7,6 @@ import numpy as np
 from .reference import CHOICE_MODELS, ChoiceModel, best_option
 
 
-def parse_choice_model(text: str) -> ChoiceModel:
-    """``deterministic``, ``softmax:BETA`` or ``epsilon:EPS`` (as the CLI's ``--user-noise``):
-    :meth:`ChoiceModel.parse`, which validates it."""
-    return ChoiceModel.parse(text)
-
-
 def choose(
     user_weights: np.ndarray,
     options: np.ndarray,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from bayesflight.reference import ChoiceModel
-from bayesflight.users import choose, parse_choice_model
+from bayesflight.users import choose
 
 
 def test_deterministic_user_takes_the_best_option_and_the_first_of_ties() -> None:
@@ -56,16 +56,16 @@ def test_noisy_users_need_a_generator_and_repeat_with_the_same_seed() -> None:
     ("softmax:2.5", ChoiceModel("softmax", beta=2.5)),
     ("epsilon:0.1", ChoiceModel("epsilon", epsilon=0.1)),
 ])
-def test_parse_choice_model(text: str, expected: ChoiceModel) -> None:
-    assert parse_choice_model(text) == expected
+def test_choice_model_parse(text: str, expected: ChoiceModel) -> None:
+    assert ChoiceModel.parse(text) == expected
 
 
 @pytest.mark.parametrize("text", ["", "softmax", "softmax:0", "softmax:-1", "softmax:inf",
                                   "epsilon:1", "epsilon:0", "epsilon:x", "deterministic:1",
                                   "greedy"])
-def test_parse_choice_model_rejects(text: str) -> None:
+def test_choice_model_parse_rejects(text: str) -> None:
     with pytest.raises(ValueError, match="choice model"):
-        parse_choice_model(text)
+        ChoiceModel.parse(text)
 
 
 def test_choose_rejects_mismatched_shapes() -> None:

@@ -12,7 +12,6 @@ from ..domains import DOMAIN_NAMES, get_domain
 from ..reference import ChoiceModel
 from ..teacher import DEFAULT_HELDOUT_SETS, TEACHERS, USER_SETS, TeachingConfig
 from ..teacher_jsonl import write_dialogues
-from ..users import parse_choice_model
 
 USERS_HELP = (
     "which of the 624 reward functions the dialogues use: 'all' (default, as the paper, which "
@@ -40,7 +39,7 @@ def _int_at_least(low: int):
 
 def _choice_model(text: str) -> ChoiceModel:
     try:
-        return parse_choice_model(text)
+        return ChoiceModel.parse(text)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from err
 

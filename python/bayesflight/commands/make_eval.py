@@ -12,7 +12,7 @@ from typing import Any
 from ..domains import DOMAIN_NAMES, get_domain
 from ..evalfiles import load_eval_set, write_eval_files
 from ..evalset import USER_POOLS, EvalSet, make_eval_set
-from ..users import parse_choice_model
+from ..reference import ChoiceModel
 
 
 def positive_int(text: str) -> int:
@@ -70,7 +70,7 @@ def evalset_from_args(args: argparse.Namespace) -> EvalSet:
     if interactions is not None:
         return load_eval_set(interactions, heldout,
                              get_domain(args.domain) if args.domain else None,
-                             parse_choice_model(args.user_noise))
+                             ChoiceModel.parse(args.user_noise))
     return make_eval_set(
         get_domain(args.domain or "flight"),
         seed=args.seed,
@@ -78,7 +78,7 @@ def evalset_from_args(args: argparse.Namespace) -> EvalSet:
         n_rounds=args.rounds,
         n_heldout=args.heldout,
         options_per_round=args.options,
-        user_model=parse_choice_model(args.user_noise),
+        user_model=ChoiceModel.parse(args.user_noise),
         users=args.user_pool,
     )
 

@@ -12,9 +12,8 @@ from ..assistants import ASSISTANT_NAMES, make_assistant
 from ..metrics import summarise
 from ..plotting import plot_accuracy
 from ..protocol import run_assistant
-from ..reference import ImpossibleObservationError
+from ..reference import ChoiceModel, ImpossibleObservationError
 from ..results import format_table, write_results
-from ..users import parse_choice_model
 from .make_eval import add_evalset_arguments, evalset_config, evalset_from_args
 
 DEFAULT_ASSISTANTS = ",".join(ASSISTANT_NAMES)
@@ -50,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     names = _assistant_names(args.assistants)
     start = time.perf_counter()
     evalset = evalset_from_args(args)
-    belief_model = (parse_choice_model(args.belief_model) if args.belief_model
+    belief_model = (ChoiceModel.parse(args.belief_model) if args.belief_model
                     else evalset.user_model)
     domain = evalset.domain
     try:  # the Bayesian transcript is the yardstick of agreement and KL, so it always runs
