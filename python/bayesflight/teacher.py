@@ -15,7 +15,8 @@ in chunks of CHUNK dialogues, so the same arguments always give the same dialogu
   turns first states its belief so far (``bayesflight.statements``), then recommends.
 
 Leakage control: no dialogue round shows an option set equal, as a multiset of options, to one
-of the evaluation's held-out sets (``heldout_sets``); such rounds are redrawn and counted.
+of the evaluation's held-out sets (``heldout.heldout_sets``); such rounds are redrawn and
+counted (``heldout.draw_avoiding``).
 """
 
 from __future__ import annotations
@@ -27,15 +28,14 @@ import numpy as np
 
 from .belief import HypothesisGrid, run_protocol
 from .domains import Domain
+from .heldout import DEFAULT_HELDOUT_SETS, draw_avoiding, heldout_sets
 from .reference import ChoiceModel
-from .sampling import rng, user_split
+from .sampling import rng
 from .statements import buckets, posterior_means
-from .users import choose
+from .users import USER_POOLS, choose, select_users
 
 TEACHERS = ("bayesian", "oracle")
-USER_SETS = ("all", "train", "eval")
 CHUNK = 8192  # dialogues drawn and taught together; fixed, as it fixes the order of the draws
-DEFAULT_HELDOUT_SETS = 100
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,8 @@ class TeachingConfig:
         if self.statements and self.teacher != "bayesian":
             raise ValueError("statements (belief-state teaching) need the bayesian teacher: "
                              "the oracle holds no belief to state")
-        if self.users not in USER_SETS:
-            raise ValueError(f"users must be one of {USER_SETS}, got {self.users!r}")
+        if self.users not in USER_POOLS:
+            raise ValueError(f"users must be one of {USER_POOLS}, got {self.users!r}")
         for name, low in (("n_dialogues", 1), ("n_rounds", 1), ("n_options", 2),
                           ("n_heldout", 0), ("seed", 0)):
             value = getattr(self, name)
@@ -97,79 +97,10 @@ class Dialogues:
     statements: np.ndarray | None = None
 
 
-def heldout_sets(
-    domain: Domain, seed: int, n_heldout: int = DEFAULT_HELDOUT_SETS, n_options: int = 3
-) -> np.ndarray:
-    """The evaluation's held-out option sets for ``seed``: (n_heldout, n_options, F).
-
-    The same draw as the evaluation set: ``domain.sample(rng(seed, "heldout"), (N, K))``.
-    """
-    return domain.sample(rng(seed, "heldout"), (n_heldout, n_options))
-
-
-def option_levels(domain: Domain, options: np.ndarray) -> np.ndarray:
-    """Integer levels (..., F) of options already on the domain's grid (..., F), unchecked.
-
-    The fast form of ``Domain.levels`` for options drawn by ``Domain.sample``.
-    """
-    return np.rint(options * (domain.n_levels - 1)).astype(np.int64)
-
-
-def option_set_codes(domain: Domain, sets: np.ndarray) -> np.ndarray:
-    """Each option set (..., K, F) as its options' codes in increasing order: (..., K).
-
-    Equal exactly for sets that are equal as multisets of options.
-    """
-    radix = np.cumprod(np.concatenate(([1], domain.n_levels[:0:-1])))[::-1]
-    return np.sort(option_levels(domain, sets) @ radix, axis=-1)
-
-
-def heldout_clashes(domain: Domain, sets: np.ndarray, heldout: np.ndarray) -> np.ndarray:
-    """Which option sets (..., K, F) equal a held-out set (H, K, F) as a multiset: (...,) bool."""
-    codes, forbidden = option_set_codes(domain, sets), option_set_codes(domain, heldout)
-    maybe = np.isin(codes[..., 0], forbidden[:, 0])  # the smallest code rules out most sets
-    clash = np.zeros(codes.shape[:-1], dtype=bool)
-    clash[maybe] = (codes[maybe][:, None, :] == forbidden).all(axis=-1).any(axis=-1)
-    return clash
-
-
-def user_pool(users: str, n_users: int) -> np.ndarray:
-    """Grid indices of the users to draw from: all, or the train or eval side of user_split."""
-    if users == "all":
-        return np.arange(n_users)
-    if users not in USER_SETS:
-        raise ValueError(f"users must be one of {USER_SETS}, got {users!r}")
-    train, evaluation = user_split(n_users)
-    return train if users == "train" else evaluation
-
-
 def draw_users(pool: np.ndarray, n: int, generator: np.random.Generator) -> np.ndarray:
     """``n`` users from ``pool``, balanced: consecutive shuffled passes over the pool: (n,)."""
     passes = -(-n // len(pool))
     return np.concatenate([generator.permutation(pool) for _ in range(passes)])[:n]
-
-
-def draw_rounds(
-    domain: Domain,
-    generator: np.random.Generator,
-    shape: tuple[int, int, int],
-    heldout: np.ndarray,
-) -> tuple[np.ndarray, int]:
-    """Option sets (N, R, K, F), none equal to a ``heldout`` set (H, K', F) as a multiset.
-
-    Returns (sets, number of rounds redrawn); a redrawn round takes the next draws of
-    ``generator``.
-    """
-    sets = domain.sample(generator, shape)
-    if len(heldout) == 0 or heldout.shape[1] != shape[2]:
-        return sets, 0  # sets of another size are never equal
-    bad = heldout_clashes(domain, sets, heldout)
-    redrawn = 0
-    while bad.any():
-        redrawn += int(bad.sum())
-        sets[bad] = domain.sample(generator, (int(bad.sum()), shape[2]))
-        bad[bad] = heldout_clashes(domain, sets[bad], heldout)
-    return sets, redrawn
 
 
 def teach(
@@ -195,15 +126,15 @@ def generate(config: TeachingConfig) -> Iterator[Dialogues]:
     domain = config.domain
     grid = HypothesisGrid(domain.n_features)
     weights = np.asarray(grid.weights)
-    user_ids = draw_users(user_pool(config.users, len(weights)), config.n_dialogues,
-                          rng(config.seed, "train_users"))
+    pool = select_users(domain.n_features, config.seed, None, config.users)
+    user_ids = draw_users(pool, config.n_dialogues, rng(config.seed, "train_users"))
     heldout_seed = config.seed if config.heldout_seed is None else config.heldout_seed
     heldout = heldout_sets(domain, heldout_seed, config.n_heldout, config.n_options)
     rounds_rng, noise_rng = rng(config.seed, "train_rounds"), rng(config.seed, "train_noise")
     for start in range(0, config.n_dialogues, CHUNK):
         ids = user_ids[start:start + CHUNK]
         w = weights[ids]
-        rounds, redrawn = draw_rounds(
+        rounds, redrawn = draw_avoiding(
             domain, rounds_rng, (len(ids), config.n_rounds, config.n_options), heldout
         )
         choices = choose(w, rounds, config.choice_model, noise_rng)

@@ -21,7 +21,7 @@ from . import chat
 from .domains import Domain
 from .fileio import atomic_open
 from .statements import statements
-from .teacher import Dialogues, TeachingConfig, generate, option_levels
+from .teacher import Dialogues, TeachingConfig, generate
 
 _GROUP_LIMIT = 4096  # most entries in one table of option texts (features grouped under it)
 _WRITE_LINES = 1024  # lines joined per write: big enough to be cheap, small enough to reuse memory
@@ -129,7 +129,7 @@ def render(dialogues: Dialogues, config: TeachingConfig) -> list[str]:
     domain = config.domain
     n, n_rounds, k, _ = dialogues.rounds.shape
     t = _tables(domain, k)
-    levels = option_levels(domain, dialogues.rounds)
+    levels = domain.grid_levels(dialogues.rounds)
     recs = np.asarray(dialogues.recommendations, dtype=np.int64)
     choices = np.asarray(dialogues.choices, dtype=np.int64)
     probs = np.asarray(dialogues.option_probs, dtype=np.float64)

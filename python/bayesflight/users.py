@@ -1,10 +1,38 @@
-"""Simulated users: a hidden weight vector and a choice model (deterministic, softmax, epsilon)."""
+"""Simulated users: who they are and how they choose.
+
+A user is a row of the hypothesis grid, a hidden weight vector, drawn from a pool
+(``USER_POOLS``: every row, or the train or eval side of ``sampling.user_split``); the
+evaluation sets and the teaching dialogues select their users with ``select_users``. A user
+chooses by a choice model (deterministic, softmax, epsilon): ``choose``.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from .reference import CHOICE_MODELS, ChoiceModel, best_option
+from .reference import CHOICE_MODELS, ChoiceModel, best_option, grid_size
+from .sampling import rng, user_split
+
+USER_POOLS = ("all", "train", "eval")
+
+
+def select_users(
+    n_features: int, seed: int, n_users: int | None = None, users: str = "all"
+) -> np.ndarray:
+    """Grid rows (sorted) of the users ``users`` names: its whole pool, or a seeded sample of
+    ``n_users`` distinct users of it (stream ``eval_users``, so the same seed, pool and size
+    select the same users for an evaluation set and for teaching dialogues)."""
+    if users not in USER_POOLS:
+        raise ValueError(f"users must be one of {USER_POOLS}, got {users!r}")
+    pool = np.arange(grid_size(n_features))
+    if users != "all":
+        pool = user_split(len(pool))[USER_POOLS.index(users) - 1]
+    if n_users is None:
+        return pool
+    if not isinstance(n_users, (int, np.integer)) or not 1 <= n_users <= len(pool):
+        raise ValueError(f"n_users must be an integer in 1..{len(pool)} for the {users!r} pool, "
+                         f"got {n_users!r}")
+    return np.sort(rng(seed, "eval_users").choice(pool, size=n_users, replace=False))
 
 
 def choose(

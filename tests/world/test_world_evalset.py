@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from bayesflight.domains import FLIGHT, HOTEL, flight_variant
-from bayesflight.evalset import EvalSet, heldout_overlap, make_eval_set, select_users
+from bayesflight.evalset import EvalSet, make_eval_set
 from bayesflight.reference import ChoiceModel, best_option, hypothesis_grid, utilities
 from bayesflight.sampling import user_split
+from bayesflight.users import select_users
 
 
 def test_default_set_is_every_user_in_grid_order() -> None:
@@ -73,16 +74,6 @@ def test_interaction_sets_never_equal_a_held_out_set() -> None:
     held = {tuple(sorted(map(tuple, s))) for s in domain.levels(e.heldout).tolist()}
     rounds = domain.levels(e.rounds).reshape(-1, 2, 2).tolist()
     assert not any(tuple(sorted(map(tuple, s))) in held for s in rounds)
-
-
-def test_heldout_overlap_finds_sets_in_any_option_order() -> None:
-    e = make_eval_set(FLIGHT, seed=0, n_users=4, n_rounds=3)
-    rounds = e.rounds.copy()
-    rounds[2, 1] = e.heldout[7][::-1]
-    rounds[0, 0] = e.heldout[0]
-    expected = np.zeros((4, 3), dtype=bool)
-    expected[2, 1] = expected[0, 0] = True
-    assert np.array_equal(heldout_overlap(FLIGHT, rounds, e.heldout), expected)
 
 
 @pytest.mark.parametrize("kwargs,match", [

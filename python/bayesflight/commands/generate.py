@@ -9,9 +9,11 @@ from pathlib import Path
 
 from ..cards import DATASET_FILE, check_hub, write_dataset_card
 from ..domains import DOMAIN_NAMES, get_domain
+from ..heldout import DEFAULT_HELDOUT_SETS
 from ..reference import ChoiceModel
-from ..teacher import DEFAULT_HELDOUT_SETS, TEACHERS, USER_SETS, TeachingConfig
+from ..teacher import TEACHERS, TeachingConfig
 from ..teacher_jsonl import write_dialogues
+from ..users import USER_POOLS
 
 USERS_HELP = (
     "which of the 624 reward functions the dialogues use: 'all' (default, as the paper, which "
@@ -73,7 +75,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--user-noise", type=_choice_model, default=ChoiceModel(),
                         metavar="deterministic|softmax:BETA|epsilon:EPS",
                         help="the simulated users' choice model (default: deterministic)")
-    parser.add_argument("--users", choices=USER_SETS, default="all", help=USERS_HELP)
+    parser.add_argument("--users", choices=USER_POOLS, default="all", help=USERS_HELP)
     parser.add_argument("--heldout-seed", type=_int_at_least(0), default=None,
                         help="seed of the evaluation set whose held-out option sets the "
                         "dialogues avoid (default: --seed)")

@@ -11,8 +11,9 @@ from typing import Any
 
 from ..domains import DOMAIN_NAMES, get_domain
 from ..evalfiles import load_eval_set, write_eval_files
-from ..evalset import USER_POOLS, EvalSet, make_eval_set
+from ..evalset import EvalSet, make_eval_set
 from ..reference import ChoiceModel
+from ..users import USER_POOLS
 
 
 def positive_int(text: str) -> int:
