@@ -74,28 +74,41 @@ def _card(metadata: Any, body: str, kind: str) -> Any:
 
 # --- teaching data ---------------------------------------------------------------------------
 
-def generate_command(config: Any, out: str) -> str:
-    """The ``bayesflight generate`` command line that writes the same bytes as ``config``."""
+def generate_command(config: Any, out: str, heldout_file: str | None = None) -> str:
+    """The ``bayesflight generate`` command line that writes the same bytes as ``config``.
+
+    ``heldout_file`` names the file ``config.heldout`` was read from; it is required when
+    ``config.heldout`` is given, as the sets themselves do not fit on a command line.
+    """
     cm = config.choice_model
     noise = (f"{cm.kind}:{cm.beta!r}" if cm.kind == "softmax" else
              f"{cm.kind}:{cm.epsilon!r}" if cm.kind == "epsilon" else cm.kind)
-    heldout = config.seed if config.heldout_seed is None else config.heldout_seed
     parts = ["bayesflight generate", f"--teacher {config.teacher}",
              f"--domain {config.domain.name}", f"--dialogues {config.n_dialogues}",
              f"--seed {config.seed}", f"--rounds {config.n_rounds}",
-             f"--options-per-round {config.n_options}", f"--user-noise {noise}",
-             f"--users {config.users}",
-             f"--heldout-seed {heldout}",
-             f"--heldout-sets {config.n_heldout}"]
+             f"--options-per-round {config.n_options}", f"--user-noise {noise}"]
+    if config.n_users is None:
+        parts.append(f"--users {config.users}")
+    else:
+        parts += [f"--user-pool {config.users}", f"--users {config.n_users}"]
+    if config.heldout is None:
+        heldout = config.seed if config.heldout_seed is None else config.heldout_seed
+        parts += [f"--heldout-seed {heldout}", f"--heldout-sets {config.n_heldout}"]
+    elif heldout_file is None:
+        raise ValueError("heldout_file must name the file of config.heldout, the held-out sets "
+                         "the dialogues avoid, for the command that remakes them")
+    else:
+        parts.append(f"--heldout-file {heldout_file}")
     if config.statements:
         parts.append("--statements")
     return " ".join([*parts, f"--out {out}"])
 
 
-def write_dataset_card(directory: str | os.PathLike, config: Any, n_redrawn: int) -> Path:
+def write_dataset_card(directory: str | os.PathLike, config: Any, n_redrawn: int,
+                       heldout_file: str | None = None) -> Path:
     """``directory/README.md`` for the teaching dialogues of ``config`` in
     ``directory/train.jsonl``: metadata ``datasets.load_dataset(directory)`` reads, the schema,
-    how they were made."""
+    how they were made. ``heldout_file``: as for ``generate_command``."""
     from huggingface_hub import DatasetCardData
 
     from .reference import DEFAULT_LEVELS, grid_size
@@ -111,6 +124,12 @@ def write_dataset_card(directory: str | os.PathLike, config: Any, n_redrawn: int
                   "data_files": [{"split": "train", "path": DATASET_FILE}]}])
     schema = "\n".join(f"| `{name}` | {kind} | {meaning} |" for name, kind, meaning in SCHEMA)
     noise = config.choice_model.kind
+    users = ("" if config.n_users is None else
+             f", a seeded sample of {config.n_users} of them that the dialogues go through")
+    heldout = (f"{len(config.heldout)} held-out option sets of `{heldout_file}`"
+               if config.heldout is not None else
+               f"{config.n_heldout} held-out option sets of the evaluation set with seed "
+               f"{config.seed if config.heldout_seed is None else config.heldout_seed}")
     body = f"""
 # bayesflight {config.teacher} teaching dialogues ({domain.name})
 
@@ -136,13 +155,12 @@ functions). The user chooses by that reward function ({noise} choice model); the
 bayesflight {__version__}; the same command gives the same bytes:
 
 ```bash
-{generate_command(config, str(directory).rstrip("/" + os.sep) + "/")}
+{generate_command(config, str(directory).rstrip("/" + os.sep) + "/", heldout_file)}
 ```
 
 Users: `{config.users}` (`all`: every reward function, as the paper; `train`/`eval`: one side
-of bayesflight's fixed split). No round shows one of the {config.n_heldout} held-out option sets
-of the evaluation set with seed {config.seed if config.heldout_seed is None
-else config.heldout_seed}; {n_redrawn} rounds were redrawn to avoid them.
+of bayesflight's fixed split){users}. No round shows one of the {heldout}; {n_redrawn} rounds were
+redrawn to avoid them.
 
 ## Use
 

@@ -22,7 +22,7 @@ counted (``heldout.draw_avoiding``).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -38,9 +38,22 @@ TEACHERS = ("bayesian", "oracle")
 CHUNK = 8192  # dialogues drawn and taught together; fixed, as it fixes the order of the draws
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TeachingConfig:
-    """What to generate: the teacher, the world and the seeds."""
+    """What to generate: the teacher, the world and the seeds.
+
+    Users: the ``users`` pool (one of USER_POOLS), or with ``n_users`` a seeded sample of that
+    many distinct users of it, the sample ``users.select_users`` draws for an evaluation set
+    of the same seed, pool and size; the dialogues go through the pool or the sample in
+    shuffled passes, so each user appears equally often (give or take one).
+
+    Held-out sets the rounds must avoid: those of the evaluation set with ``heldout_seed``
+    (None: ``seed``), ``n_heldout`` of them, drawn as ``heldout.heldout_sets`` draws them; or,
+    given ``heldout`` (H, K, F) on the domain's grid with K = ``n_options`` (such as the
+    held-out sets of the paper's file, ``evalfiles``), exactly those, and then
+    ``heldout_seed`` must be None and ``n_heldout`` is unused. ``heldout`` is kept as a
+    read-only copy; equality and the hash compare its values.
+    """
 
     teacher: str
     domain: Domain
@@ -53,6 +66,8 @@ class TeachingConfig:
     heldout_seed: int | None = None  # the evaluation seed whose held-out sets to avoid; None: seed
     n_heldout: int = DEFAULT_HELDOUT_SETS
     statements: bool = False  # belief-state teaching: a belief statement before each answer
+    n_users: int | None = None  # a seeded sample of this many users of the pool; None: all
+    heldout: np.ndarray | None = None  # the held-out sets (H, K, F) to avoid; None: drawn
 
     def __post_init__(self) -> None:
         if self.teacher not in TEACHERS:
@@ -72,6 +87,45 @@ class TeachingConfig:
         ):
             raise ValueError(f"heldout_seed must be a non-negative integer or None, "
                              f"got {self.heldout_seed!r}")
+        if self.n_users is not None:  # checked against the pool's size where it is drawn
+            select_users(self.domain.n_features, self.seed, self.n_users, self.users)
+        if self.heldout is not None:
+            object.__setattr__(self, "heldout", self._checked_heldout())
+
+    def _checked_heldout(self) -> np.ndarray:
+        """``heldout`` as a read-only float64 copy, once known to be (H, K, F) on the grid."""
+        if self.heldout_seed is not None:
+            raise ValueError(f"heldout_seed must be None when heldout is given (the sets to "
+                             f"avoid come from one place), got {self.heldout_seed!r}")
+        f = self.domain.n_features
+        expected = f"an array of shape (H >= 1, n_options={self.n_options}, F={f})"
+        try:
+            sets = np.array(self.heldout, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"heldout must be {expected} of numbers, got "
+                             f"{type(self.heldout).__name__}") from None
+        if sets.ndim != 3 or sets.shape[0] < 1 or sets.shape[1:] != (self.n_options, f):
+            raise ValueError(f"heldout must be {expected}, got shape {sets.shape}")
+        try:
+            self.domain.levels(sets)
+        except ValueError:
+            raise ValueError(f"heldout must hold options on the {self.domain.name} grid of "
+                             f"normalised levels") from None
+        sets.flags.writeable = False
+        return sets
+
+    def _key(self) -> tuple:
+        """The fields as hashable values, the held-out sets as their shape and bytes."""
+        held = None if self.heldout is None else (self.heldout.shape, self.heldout.tobytes())
+        return (*(getattr(self, f.name) for f in fields(self) if f.name != "heldout"), held)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TeachingConfig):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
 
 
 @dataclass(frozen=True)
@@ -126,10 +180,12 @@ def generate(config: TeachingConfig) -> Iterator[Dialogues]:
     domain = config.domain
     grid = HypothesisGrid(domain.n_features)
     weights = np.asarray(grid.weights)
-    pool = select_users(domain.n_features, config.seed, None, config.users)
+    pool = select_users(domain.n_features, config.seed, config.n_users, config.users)
     user_ids = draw_users(pool, config.n_dialogues, rng(config.seed, "train_users"))
-    heldout_seed = config.seed if config.heldout_seed is None else config.heldout_seed
-    heldout = heldout_sets(domain, heldout_seed, config.n_heldout, config.n_options)
+    heldout = config.heldout
+    if heldout is None:
+        heldout_seed = config.seed if config.heldout_seed is None else config.heldout_seed
+        heldout = heldout_sets(domain, heldout_seed, config.n_heldout, config.n_options)
     rounds_rng, noise_rng = rng(config.seed, "train_rounds"), rng(config.seed, "train_noise")
     for start in range(0, config.n_dialogues, CHUNK):
         ids = user_ids[start:start + CHUNK]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
 import numpy as np
 import pytest
 from bayesflight import Belief, HypothesisGrid, chat, reference
+from bayesflight.cards import generate_command
 from bayesflight.domains import FLIGHT, HOTEL, Domain, get_domain
+from bayesflight.evalfiles import load_eval_set, write_eval_files
 from bayesflight.evalset import make_eval_set
 from bayesflight.heldout import heldout_sets
 from bayesflight.reference import ChoiceModel
@@ -186,3 +189,92 @@ def test_config_rejects_bad_values_naming_them(field, value):
     kwargs[field] = value
     with pytest.raises(ValueError, match=field):
         TeachingConfig(**kwargs)
+
+
+def test_a_sample_of_users_is_the_evaluation_sets_and_dialogues_pass_through_it():
+    config = TeachingConfig("oracle", FLIGHT, 3 * 40 + 7, seed=4, n_rounds=1, users="eval",
+                            n_users=40)
+    ids = np.concatenate([c.user_ids for c in generate(config)])
+    sample = make_eval_set(FLIGHT, seed=4, n_users=40, users="eval", n_heldout=1).user_ids
+    np.testing.assert_array_equal(np.unique(ids), sample)
+    assert sorted(np.bincount(ids)[sample].tolist()) == [3] * 33 + [4] * 7
+    assert not np.array_equal(ids[:40], np.sort(ids[:40]))  # passes are shuffled
+
+
+def test_a_sample_of_the_whole_pool_is_the_pool():
+    everyone = TeachingConfig("bayesian", HOTEL, 50, seed=2, users="train")
+    sampled = TeachingConfig("bayesian", HOTEL, 50, seed=2, users="train", n_users=499)
+    assert lines_of(sampled) == lines_of(everyone)
+
+
+def test_explicit_heldout_sets_replace_the_seeded_draw():
+    domain = get_domain("flight-2")  # two features, two options: clashes are common
+    seeded = TeachingConfig("bayesian", domain, 3000, seed=1, n_options=2, heldout_seed=6)
+    given = TeachingConfig("bayesian", domain, 3000, seed=1, n_options=2,
+                           heldout=heldout_sets(domain, 6, 100, 2))
+    assert lines_of(given) == lines_of(seeded)
+    other = heldout_sets(domain, 9, 30, 2)
+    chunks = list(generate(TeachingConfig("bayesian", domain, 3000, seed=1, n_options=2,
+                                          heldout=other)))
+    assert sum(c.n_redrawn for c in chunks) > 0
+    shown = {multiset(s) for c in chunks for s in c.rounds.reshape(-1, 2, 2)}
+    assert not shown & {multiset(s) for s in other}
+
+
+def test_the_papers_heldout_file_gives_the_sets_to_avoid(tmp_path):
+    evalset = make_eval_set(FLIGHT, seed=8, n_users=3, n_heldout=20)
+    _, heldout_file = write_eval_files(evalset, tmp_path)
+    read = load_eval_set(tmp_path / "interaction" / "flight.jsonl", heldout_file).heldout
+    config = TeachingConfig("oracle", FLIGHT, 30, seed=0, heldout=read)
+    seeded = TeachingConfig("oracle", FLIGHT, 30, seed=0, heldout_seed=8, n_heldout=20)
+    assert lines_of(config) == lines_of(seeded)
+
+
+def test_a_config_with_heldout_sets_compares_and_hashes_by_value():
+    sets = heldout_sets(FLIGHT, 3, 10)
+    a = TeachingConfig("bayesian", FLIGHT, 5, seed=0, heldout=sets)
+    b = TeachingConfig("bayesian", FLIGHT, 5, seed=0, heldout=sets.copy())
+    c = TeachingConfig("bayesian", FLIGHT, 5, seed=0, heldout=sets[:9])
+    assert a == b and hash(a) == hash(b) and a != c and len({a, b, c}) == 2
+    assert a != TeachingConfig("bayesian", FLIGHT, 5, seed=0)
+    assert dataclasses.replace(a, seed=1).heldout.shape == (10, 3, 4)
+    sets[0, 0, 0] = 0.5 if sets[0, 0, 0] != 0.5 else 0.0
+    assert a == b and not a.heldout.flags.writeable  # a copy, read-only
+
+
+@pytest.mark.parametrize(("field", "value", "others"), [
+    ("n_users", 0, {}), ("n_users", 625, {}), ("n_users", 126, {"users": "eval"}),
+    ("n_users", 2.5, {}),
+    ("heldout", np.zeros((4, 2, 4)), {}), ("heldout", np.zeros((4, 3, 3)), {}),
+    ("heldout", np.zeros((0, 3, 4)), {}), ("heldout", np.zeros((3, 4)), {}),
+    ("heldout", np.full((4, 3, 4), 0.05), {}), ("heldout", [[[0.0] * 4] * 3, [[0.0]]], {}),
+    ("heldout_seed", np.zeros((4, 3, 4)), {"heldout_seed": 1}),
+])
+def test_config_rejects_bad_samples_and_heldout_sets_naming_them(field, value, others):
+    kwargs = {"teacher": "bayesian", "domain": FLIGHT, "n_dialogues": 5, "seed": 0, **others}
+    kwargs["heldout" if field == "heldout_seed" else field] = value
+    with pytest.raises(ValueError, match=field):
+        TeachingConfig(**kwargs)
+
+
+def test_the_cards_command_names_the_sample_and_the_heldout_file():
+    plain = generate_command(TeachingConfig("oracle", FLIGHT, 5, seed=2), "out/")
+    assert "--users all --heldout-seed 2 --heldout-sets 100" in plain
+    config = TeachingConfig("oracle", FLIGHT, 5, seed=2, users="train", n_users=30,
+                            heldout=heldout_sets(FLIGHT, 0, 10))
+    command = generate_command(config, "out/", "paper/heldout/flight.json")
+    assert "--user-pool train --users 30 --heldout-file paper/heldout/flight.json" in command
+    assert "--heldout-seed" not in command and "--heldout-sets" not in command
+    with pytest.raises(ValueError, match="heldout_file"):
+        generate_command(config, "out/")
+
+
+def test_the_dataset_card_tells_the_sample_and_the_heldout_file(tmp_path):
+    pytest.importorskip("huggingface_hub")
+    from bayesflight.cards import write_dataset_card
+
+    config = TeachingConfig("oracle", FLIGHT, 5, seed=2, n_users=30,
+                            heldout=heldout_sets(FLIGHT, 0, 10))
+    text = write_dataset_card(tmp_path, config, 0, "paper/flight.json").read_text()
+    assert "a seeded sample of 30 of them" in text
+    assert "10 held-out option sets of `paper/flight.json`" in text
