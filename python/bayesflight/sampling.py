@@ -1,7 +1,9 @@
 """Seeded random streams, one per purpose, so that evaluation and teaching data never share draws.
 
 Every draw in bayesflight comes from ``rng(seed, purpose)``: the same (seed, purpose) always
-gives the same stream, and different purposes give independent streams.
+gives the same stream, and different purposes give independent streams. One sharing is on
+purpose: teaching dialogues on a sample of users take it from ``eval_users``, as the evaluation
+sets do (``users.select_users``), so that the same seed, pool and size name the same users.
 """
 
 from __future__ import annotations
