@@ -86,14 +86,13 @@ def generate_command(config: Any, out: str, heldout_file: str | None = None) -> 
     parts = ["bayesflight generate", f"--teacher {config.teacher}",
              f"--domain {config.domain.name}", f"--dialogues {config.n_dialogues}",
              f"--seed {config.seed}", f"--rounds {config.n_rounds}",
-             f"--options-per-round {config.n_options}", f"--user-noise {noise}"]
-    if config.n_users is None:
-        parts.append(f"--users {config.users}")
-    else:
-        parts += [f"--user-pool {config.users}", f"--users {config.n_users}"]
+             f"--options {config.n_options}", f"--user-noise {noise}",
+             f"--user-pool {config.users}"]
+    if config.n_users is not None:
+        parts.append(f"--users {config.n_users}")
     if config.heldout is None:
         heldout = config.seed if config.heldout_seed is None else config.heldout_seed
-        parts += [f"--heldout-seed {heldout}", f"--heldout-sets {config.n_heldout}"]
+        parts += [f"--heldout-seed {heldout}", f"--heldout {config.n_heldout}"]
     elif heldout_file is None:
         raise ValueError("heldout_file must name the file of config.heldout, the held-out sets "
                          "the dialogues avoid, for the command that remakes them")

@@ -12,6 +12,8 @@ import importlib
 import sys
 from types import ModuleType
 
+from . import __version__
+
 # Each module defines ``add_parser(subparsers)`` and ``run(args) -> int``, and may define
 # ``interrupted(args) -> str``: what an interrupted run kept and how to continue it. A
 # command that parses its own arguments (``train``: its parser is built from a dataclass by
@@ -27,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="bayesflight",
         description="Bayesian teaching of language models: simulate, generate, train, evaluate.",
     )
+    parser.add_argument("--version", action="version", version=f"bayesflight {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
         _module(name).add_parser(sub)

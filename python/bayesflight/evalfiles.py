@@ -190,6 +190,12 @@ def _check_truth(heldout: np.ndarray, weights: np.ndarray, idxs: np.ndarray, pat
                 f"answers of this entry disagree")
 
 
+def read_heldout_sets(path: str | os.PathLike, domain: Domain | None = None) -> np.ndarray:
+    """The held-out option sets (N, K, F) of a held-out file in the paper's format, checked
+    as ``load_eval_set`` checks it (against ``domain`` when given)."""
+    return _read_heldout(Path(path), domain)[1]
+
+
 def load_eval_set(
     interactions: str | os.PathLike,
     heldout: str | os.PathLike,

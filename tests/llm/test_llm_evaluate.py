@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 from bayesflight.cli import main
-from bayesflight.commands.make_eval import evalset_from_args
+from bayesflight.commands.options import evalset_from_args
 from bayesflight.llm import load_model
 from bayesflight.llm.assistant import LLMAssistant
 from bayesflight.protocol import run_assistant
@@ -112,7 +112,6 @@ def test_adapter_names_the_run(tiny_dir, tmp_path, capsys):
     (["--adapter", "missing-adapter-dir"], "adapter directory"),
     (["--name", "bayesian"], "--name must not be 'bayesian'"),
     (["--interactions", "x.jsonl"], "go together"),
-    (["--dtype", "int3"], "dtype must be"),
 ])
 def test_bad_input_is_a_clear_error(tiny_dir, tmp_path, capsys, monkeypatch, extra, message):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -58,7 +58,6 @@ def test_simulate_with_noisy_users_assumes_their_noise(tmp_path: Path, capsys) -
     (["--assistants", "bayesian,gpt"], "--assistants"),
     (["--assistants", ""], "--assistants"),
     (["--interactions", "x.jsonl"], "go together"),
-    (["--user-noise", "softmax:-2"], "choice model"),
     (["--user-noise", "epsilon:0.4", "--belief-model", "deterministic"], "--belief-model"),
 ])
 def test_simulate_reports_bad_input(args: list, message: str, tmp_path: Path, capsys) -> None:
@@ -67,7 +66,8 @@ def test_simulate_reports_bad_input(args: list, message: str, tmp_path: Path, ca
 
 
 @pytest.mark.parametrize("args", [["--users", "0"], ["--rounds", "x"], ["--seed", "-1"],
-                                  ["--domain", "train"]])
+                                  ["--domain", "train"], ["--user-noise", "softmax:-2"],
+                                  ["--belief-model", "epsilon:2"]])
 def test_arguments_are_checked_by_the_parser(args: list, tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["simulate", *args, "--out", str(tmp_path)])

@@ -74,6 +74,6 @@ def test_teaching_data_from_a_user_pool_keeps_its_bytes(pool: str, tmp_path: Pat
                                                         capsys) -> None:
     out = tmp_path / "teach.jsonl"
     assert main(["generate", "--teacher", "bayesian", "--seed", "3", "--dialogues", "400",
-                 "--users", pool, "--out", str(out)]) == 0
+                 "--user-pool", pool, "--out", str(out)]) == 0
     capsys.readouterr()
     assert hashlib.sha256(out.read_bytes()).hexdigest() == POOL_DIGESTS[pool]

@@ -259,12 +259,12 @@ def test_config_rejects_bad_samples_and_heldout_sets_naming_them(field, value, o
 
 def test_the_cards_command_names_the_sample_and_the_heldout_file():
     plain = generate_command(TeachingConfig("oracle", FLIGHT, 5, seed=2), "out/")
-    assert "--users all --heldout-seed 2 --heldout-sets 100" in plain
+    assert "--user-pool all --heldout-seed 2 --heldout 100" in plain
     config = TeachingConfig("oracle", FLIGHT, 5, seed=2, users="train", n_users=30,
                             heldout=heldout_sets(FLIGHT, 0, 10))
     command = generate_command(config, "out/", "paper/heldout/flight.json")
     assert "--user-pool train --users 30 --heldout-file paper/heldout/flight.json" in command
-    assert "--heldout-seed" not in command and "--heldout-sets" not in command
+    assert "--heldout-seed" not in command and "--heldout " not in command
     with pytest.raises(ValueError, match="heldout_file"):
         generate_command(config, "out/")
 

@@ -39,8 +39,8 @@ def test_same_arguments_give_the_same_bytes_across_chunks(tmp_path, capsys, monk
 def test_hotel_oracle_through_the_cli(tmp_path, capsys):
     out = tmp_path / "hotel.jsonl"
     code, err = generate_cli(capsys, "--teacher", "oracle", "--domain", "hotel",
-                             "--dialogues", "12", "--rounds", "3", "--options-per-round", "4",
-                             "--users", "eval", "--out", str(out))
+                             "--dialogues", "12", "--rounds", "3", "--options", "4",
+                             "--user-pool", "eval", "--out", str(out))
     assert code == 0, err
     assert "wrote 12 oracle dialogues" in err
     records = [json.loads(line) for line in out.read_text().splitlines()]
@@ -110,7 +110,10 @@ def test_an_interrupted_run_leaves_no_file_and_keeps_an_old_one(tmp_path, monkey
         (["--domain", "train"], "--domain"),
         (["--users", "half"], "--users"),
         (["--rounds", "0"], "--rounds"),
-        (["--options-per-round", "1"], "--options-per-round"),
+        (["--options", "1"], "--options"),
+        (["--heldout", "-1"], "--heldout"),
+        (["--heldout-seed", "x"], "--heldout-seed"),
+        (["--user-pool", "some"], "--user-pool"),
         (["--seed", "-1"], "--seed"),
         (["--out", "{tmp}/missing/teach.jsonl"], "--out"),
         (["--out", "{tmp}/missing/dataset/"], "--out"),

@@ -15,7 +15,9 @@ from ..plotting import plot_accuracy
 from ..protocol import run_assistant
 from ..results import format_table, write_results
 from ..tracking import REPORT_TO, check_available, report_evaluation
-from .make_eval import (
+from .options import (
+    add_device_argument,
+    add_dtype_argument,
     add_evalset_arguments,
     evalset_config,
     evalset_from_args,
@@ -25,6 +27,8 @@ from .make_eval import (
 
 DEFAULT_MODEL = "smollm2-135m"  # bayesflight.llm.DEFAULT_MODEL, without importing torch here
 MODES = ("score", "generate", "belief")  # bayesflight.llm.assistant.MODES, likewise
+# The reference assistants evaluated beside every model: a model may not take their names.
+RESERVED_NAMES = ("bayesian", "prior-majority")
 # What must be equal for --resume to continue a saved transcript.
 RUN_KEYS = ("model", "adapter", "mode", "dtype", "max_new_tokens", "domain", "seed", "users",
             "user_pool", "rounds", "heldout", "options", "user_noise", "interactions",
@@ -41,19 +45,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     model = parser.add_argument_group("model")
     model.add_argument("--model", default=DEFAULT_MODEL,
                        help=f"embedded name, local directory or hub id (default {DEFAULT_MODEL})")
-    model.add_argument("--adapter", default=None, help="a PEFT adapter directory on top")
+    model.add_argument("--adapter", default=None,
+                       help="a PEFT adapter directory on top (default: none)")
     model.add_argument("--name", default=None,
-                       help="the model's name in results.json (default: adapter or model name)")
+                       help="the model's name in results.json (default: the adapter's or "
+                            "model's name, with '-llm' added where that is a reference "
+                            f"assistant's name: {', '.join(RESERVED_NAMES)})")
     model.add_argument("--mode", choices=MODES, default="score",
                        help="score: next-token probabilities of the option numbers (default); "
                             "generate: greedy answer, parsed; belief: for a model taught with "
                             "belief statements (generate --statements): it writes its own "
                             "statement, then the option numbers are scored after it")
-    model.add_argument("--device", default="auto",
-                       help="auto (a GPU when there is one), cpu, cuda or cuda:N")
-    model.add_argument("--dtype", default="auto",
-                       help="auto (bfloat16 on a GPU, float32 on a CPU), float32, bfloat16, "
-                            "float16")
+    add_device_argument(model)
+    add_dtype_argument(model)
     model.add_argument("--batch-size", type=positive_int, default=16,
                        help="held-out questions per forward pass (default 16)")
     model.add_argument("--max-new-tokens", type=positive_int, default=32,
@@ -63,8 +67,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                             "batched (fast on a GPU); 1: one user at a time on a cached "
                             "conversation (fast on a CPU); the answers are the same. Default 0: "
                             "64 on a GPU, 1 elsewhere")
-    add_evalset_arguments(parser)
-    parser.set_defaults(users=20, heldout=20)
+    add_evalset_arguments(parser, users=20, heldout=20)
     parser.add_argument("--out", default="runs/evaluate",
                         help="output directory (default runs/evaluate)")
     parser.add_argument("--resume", action="store_true",
@@ -78,15 +81,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _model_name(args: argparse.Namespace) -> str:
+    """The model's name in results.json and its files: --name, else the adapter's or model's
+    own name, which never takes a reference assistant's name (a folder called ``bayesian``
+    is evaluated as ``bayesian-llm``)."""
     if args.name:
         return args.name
     source = args.adapter or args.model
-    return Path(source).name if Path(source).exists() else source
+    name = Path(source).name if Path(source).exists() else source
+    return f"{name}-llm" if name in RESERVED_NAMES else name
 
 
 def run(args: argparse.Namespace) -> int:
     name = _model_name(args)
-    if name in ("bayesian", "prior-majority"):
+    if name in RESERVED_NAMES:
         raise ValueError(f"--name must not be {name!r} (a reference assistant's name)")
     start = time.perf_counter()
     from ..llm.models import check_model_source

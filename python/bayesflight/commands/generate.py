@@ -9,42 +9,38 @@ from pathlib import Path
 
 from ..cards import DATASET_FILE, check_hub, write_dataset_card
 from ..domains import DOMAIN_NAMES, get_domain
+from ..evalfiles import read_heldout_sets
 from ..heldout import DEFAULT_HELDOUT_SETS
-from ..reference import ChoiceModel
 from ..teacher import TEACHERS, TeachingConfig
 from ..teacher_jsonl import write_dialogues
 from ..users import USER_POOLS
-
-USERS_HELP = (
-    "which of the 624 reward functions the dialogues use: 'all' (default, as the paper, which "
-    "taught and evaluated on the same reward functions and kept only the option sets apart), "
-    "or the 'train' / 'eval' side of the fixed split of bayesflight.sampling.user_split, to "
-    "measure generalisation to unseen users. Dialogues go through the pool in shuffled passes, "
-    "so every user appears equally often (give or take one)"
+from .options import (
+    CHOICE_MODELS,
+    USER_NOISE_HELP,
+    USER_POOL_HELP,
+    choice_model,
+    deprecated_alias,
+    int_at_least,
+    non_negative_int,
+    positive_int,
+    user_model,
+    warn_deprecated,
 )
 
 
-def _int_at_least(low: int):
-    """An argparse type: an integer >= ``low``."""
+class _UsersAction(argparse.Action):
+    """``--users N``: a count. The pool names it once took (all, train, eval) still work one
+    release as the deprecated spelling of ``--user-pool``."""
 
-    def parse(text: str) -> int:
+    def __call__(self, parser, namespace, values, option_string=None):
+        if values in USER_POOLS:
+            warn_deprecated(f"--users {values}", f"--user-pool {values}")
+            namespace.user_pool = values
+            return
         try:
-            value = int(text)
-        except ValueError:
-            value = low - 1
-        if value < low:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}")
-        return value
-
-    return parse
-
-
-def _choice_model(text: str) -> ChoiceModel:
-    try:
-        return ChoiceModel.parse(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from err
-
+            namespace.users = positive_int(values)
+        except argparse.ArgumentTypeError as err:
+            parser.error(f"argument --users: {err}")
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -61,27 +57,50 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "the evaluation with --heldout-seed. The same arguments give the same bytes."
         ),
     )
-    parser.add_argument("--teacher", choices=TEACHERS, required=True)
-    parser.add_argument("--domain", choices=DOMAIN_NAMES, default="flight")
-    parser.add_argument("--dialogues", type=_int_at_least(1), required=True,
-                        help="number of dialogues (>= 1)")
-    parser.add_argument("--seed", type=_int_at_least(0), default=0)
+    parser.add_argument("--teacher", choices=TEACHERS, required=True,
+                        help="bayesian: the exact Bayesian assistant's answers and posterior "
+                             "predictive; oracle: the user's actual choice (required)")
+    parser.add_argument("--domain", choices=DOMAIN_NAMES, default="flight",
+                        help="recommendation domain (default flight)")
+    parser.add_argument("--dialogues", type=positive_int, required=True,
+                        help="number of dialogues (required)")
+    parser.add_argument("--seed", type=non_negative_int, default=0,
+                        help="seed of the users and their option sets (default 0)")
     parser.add_argument("--out", required=True,
                         help="the JSONL file to write; or a directory (one that exists, or a "
                              "path ending in /), which gets the dialogues as train.jsonl and a "
-                             "dataset card, README.md, that datasets.load_dataset(DIR) reads")
-    parser.add_argument("--rounds", type=_int_at_least(1), default=5)
-    parser.add_argument("--options-per-round", type=_int_at_least(2), default=3)
-    parser.add_argument("--user-noise", type=_choice_model, default=ChoiceModel(),
-                        metavar="deterministic|softmax:BETA|epsilon:EPS",
-                        help="the simulated users' choice model (default: deterministic)")
-    parser.add_argument("--users", choices=USER_POOLS, default="all", help=USERS_HELP)
-    parser.add_argument("--heldout-seed", type=_int_at_least(0), default=None,
-                        help="seed of the evaluation set whose held-out option sets the "
-                        "dialogues avoid (default: --seed)")
-    parser.add_argument("--heldout-sets", type=_int_at_least(0), default=DEFAULT_HELDOUT_SETS,
-                        help="number of held-out sets in that evaluation set (default: "
-                        f"{DEFAULT_HELDOUT_SETS})")
+                             "dataset card, README.md, that datasets.load_dataset(DIR) reads "
+                             "(required)")
+    users = parser.add_argument_group("users")
+    users.add_argument("--users", action=_UsersAction, default=None, metavar="N",
+                       help="a seeded sample of this many users of the pool, which the "
+                            "dialogues go through in shuffled passes, so each appears equally "
+                            "often give or take one (default: every user of the pool)")
+    users.add_argument("--user-pool", choices=USER_POOLS, default="all",
+                       help=USER_POOL_HELP + "; the paper taught and evaluated on the same "
+                            "reward functions and kept only the option sets apart")
+    users.add_argument("--rounds", type=positive_int, default=5,
+                       help="interaction rounds per dialogue (default 5)")
+    users.add_argument("--options", type=int_at_least(2), default=3,
+                       help="options per set (default 3)")
+    users.add_argument("--user-noise", type=choice_model, default="deterministic",
+                       metavar=CHOICE_MODELS, help=USER_NOISE_HELP)
+    deprecated_alias(users, "--options-per-round", "--options", "options",
+                     type=int_at_least(2))
+    heldout = parser.add_argument_group(
+        "held-out sets the dialogues avoid (those of the evaluation set)")
+    heldout.add_argument("--heldout-seed", type=non_negative_int, default=None,
+                         help="seed of the evaluation set whose held-out option sets the "
+                              "dialogues avoid (default: --seed)")
+    heldout.add_argument("--heldout", type=non_negative_int, default=DEFAULT_HELDOUT_SETS,
+                         help="number of held-out sets in that evaluation set (default "
+                              f"{DEFAULT_HELDOUT_SETS})")
+    heldout.add_argument("--heldout-file", default=None, metavar="PATH",
+                         help="avoid the held-out sets of this file in the paper's format "
+                              "(make-eval writes one) instead of a seeded draw (default: "
+                              "the seeded draw)")
+    deprecated_alias(heldout, "--heldout-sets", "--heldout", "heldout",
+                     type=non_negative_int)
     parser.add_argument("--statements", action="store_true",
                         help="belief-state teaching (bayesian teacher only): each teacher turn "
                         "first states its belief about the user, each feature's posterior mean "
@@ -112,17 +131,24 @@ def run(args: argparse.Namespace) -> int:
     directory = Path(args.out) if _is_dataset_dir(args.out) else None
     if directory is not None:
         check_hub()
+    heldout = None
+    if args.heldout_file is not None:
+        if args.heldout_seed is not None:
+            raise ValueError("--heldout-file and --heldout-seed exclude each other")
+        heldout = read_heldout_sets(args.heldout_file, get_domain(args.domain))
     config = TeachingConfig(
         teacher=args.teacher,
         domain=get_domain(args.domain),
         n_dialogues=args.dialogues,
         seed=args.seed,
         n_rounds=args.rounds,
-        n_options=args.options_per_round,
-        choice_model=args.user_noise,
-        users=args.users,
+        n_options=args.options,
+        choice_model=user_model(args.user_noise),
+        users=args.user_pool,
+        n_users=args.users,
         heldout_seed=args.heldout_seed,
-        n_heldout=args.heldout_sets,
+        n_heldout=args.heldout,
+        heldout=heldout,
         statements=args.statements,
     )
     if directory is not None:
@@ -130,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
     summary = write_dialogues(args.out if directory is None else directory / DATASET_FILE,
                               config)
     if directory is not None:
-        write_dataset_card(directory, config, summary.n_redrawn)
+        write_dataset_card(directory, config, summary.n_redrawn, heldout_file=args.heldout_file)
     print(f"wrote {summary.n_dialogues} {args.teacher} dialogues to {summary.path} "
           f"({summary.n_redrawn} rounds redrawn to avoid held-out sets)", file=sys.stderr)
     return 0

@@ -13,6 +13,7 @@ from ..fileio import write_json
 from ..reproduce import SCALES, Reproduction, Scale, write_docs
 from ..scale_config import read_config, scale_from_config
 from ..tracking import REPORT_TO
+from .options import add_device_argument, non_negative_int
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -32,18 +33,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--config", default=None, metavar="FILE",
                         help="a YAML or JSON file of scale fields (train_dialogues, train: "
                              "{lr: ..., full: true, ...}, eval_users, eval_heldout, variants, "
-                             "domains, ...) applied over --scale; --model overrides its model")
+                             "domains, ...) applied over --scale; --model overrides its model "
+                             "(default: none)")
     parser.add_argument("--time-budget", type=float, default=None, metavar="MINUTES",
                         help="size the dialogues and steps so that the whole reproduction "
                              "finishes in MINUTES on this device, from a short throughput "
                              "probe; refused when too small to mean anything (default: the "
                              "scale's own sizes)")
     parser.add_argument("--out", default=None, help="output directory (default runs/SCALE)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of every stage (default 0)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--seed", type=non_negative_int, default=0,
+                        help="seed of every stage (default 0)")
+    add_device_argument(parser)
     parser.add_argument("--docs", default=None,
                         help="also put the report and figure into this markdown file "
-                             "(e.g. docs/results.md), between markers for the scale")
+                             "(e.g. docs/results.md), between markers for the scale "
+                             "(default: none)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--force", action="store_true",
                         help="start a scale even when its estimated time on this device is "
@@ -79,8 +83,6 @@ def _sized(scale: Scale, args: argparse.Namespace) -> tuple[Scale, dict]:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {args.seed}")
     scale = SCALES[args.scale]
     if args.config:
         scale = scale_from_config(scale, read_config(args.config), f"--config {args.config}")

@@ -12,9 +12,16 @@ from ..assistants import ASSISTANT_NAMES, make_assistant
 from ..metrics import summarise
 from ..plotting import plot_accuracy
 from ..protocol import run_assistant
-from ..reference import ChoiceModel, ImpossibleObservationError
+from ..reference import ImpossibleObservationError
 from ..results import format_table, write_results
-from .make_eval import add_evalset_arguments, evalset_config, evalset_from_args
+from .options import (
+    CHOICE_MODELS,
+    add_evalset_arguments,
+    choice_model,
+    evalset_config,
+    evalset_from_args,
+    user_model,
+)
 
 DEFAULT_ASSISTANTS = ",".join(ASSISTANT_NAMES)
 
@@ -27,9 +34,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "OUT/results.json and OUT/accuracy.png.")
     parser.add_argument("--assistants", default=DEFAULT_ASSISTANTS,
                         help=f"comma-separated, from {DEFAULT_ASSISTANTS} (default: all)")
-    parser.add_argument("--belief-model", default=None,
-                        help="the user model the Bayesian assistant assumes: deterministic, "
-                             "softmax:BETA or epsilon:EPS (default: the --user-noise model)")
+    parser.add_argument("--belief-model", type=choice_model, default=None,
+                        metavar=CHOICE_MODELS,
+                        help="the user model the Bayesian assistant assumes (default: the "
+                             "--user-noise model)")
     add_evalset_arguments(parser)
     parser.add_argument("--out", default="runs/simulate",
                         help="output directory (default runs/simulate)")
@@ -49,8 +57,7 @@ def run(args: argparse.Namespace) -> int:
     names = _assistant_names(args.assistants)
     start = time.perf_counter()
     evalset = evalset_from_args(args)
-    belief_model = (ChoiceModel.parse(args.belief_model) if args.belief_model
-                    else evalset.user_model)
+    belief_model = user_model(args.belief_model) if args.belief_model else evalset.user_model
     domain = evalset.domain
     try:  # the Bayesian transcript is the yardstick of agreement and KL, so it always runs
         bayesian = run_assistant(make_assistant("bayesian", domain, choice_model=belief_model),
