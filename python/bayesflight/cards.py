@@ -184,7 +184,7 @@ def describe_data(path: str | os.PathLike) -> dict[str, Any]:
 
 def _hub_base(model: str) -> str | None:
     """The hub id of the base model, where there is one."""
-    from .llm.models import EMBEDDED
+    from .llm.embedded import EMBEDDED
 
     if model in EMBEDDED:
         return EMBEDDED_ORIGINS.get(model)
@@ -205,7 +205,7 @@ def write_model_card(directory: str | os.PathLike, config: Any, base: str,
     it. ``base``: what the adapter or model records as its base."""
     from huggingface_hub import ModelCardData
 
-    from .llm.models import EMBEDDED
+    from .llm.embedded import EMBEDDED
 
     lora = not config.full
     out = Path(config.out)

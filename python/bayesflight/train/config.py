@@ -14,13 +14,13 @@ from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from ..devices import DTYPES, Dtype
+
 Target = Literal["hard", "soft"]
 LossTokens = Literal["assistant", "digit"]
-Dtype = Literal["auto", "fp32", "bf16"]
 ReportTo = Literal["none", "tensorboard", "trackio", "wandb"]
 TARGETS: tuple[str, ...] = get_args(Target)
 LOSS_TOKENS: tuple[str, ...] = get_args(LossTokens)
-DTYPES: tuple[str, ...] = get_args(Dtype)
 REPORT_TO: tuple[str, ...] = get_args(ReportTo)
 
 # The paper's full fine-tuning recipe (task spec section 5); micro-batch 8 is ours.
