@@ -17,8 +17,6 @@ from typing import Any
 
 from . import __version__
 
-# The hub models the embedded ones were made from (their GGUF files are quantisations).
-EMBEDDED_ORIGINS = {"smollm2-135m": "HuggingFaceTB/SmolLM2-135M-Instruct"}
 CARD_FILE = "README.md"
 DATASET_FILE = "train.jsonl"  # the dialogues' name in a dataset directory: the train split
 
@@ -187,7 +185,7 @@ def _hub_base(model: str) -> str | None:
     from .llm.embedded import EMBEDDED
 
     if model in EMBEDDED:
-        return EMBEDDED_ORIGINS.get(model)
+        return EMBEDDED[model].origin
     return None if Path(model).expanduser().exists() else model
 
 

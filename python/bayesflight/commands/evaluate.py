@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..assistants import make_assistant
+from ..llm.embedded import DEFAULT_MODEL
 from ..metrics import summarise
 from ..plotting import plot_accuracy
 from ..protocol import run_assistant
@@ -23,7 +24,6 @@ from .make_eval import (
     positive_int,
 )
 
-DEFAULT_MODEL = "smollm2-135m"  # bayesflight.llm.DEFAULT_MODEL, without importing torch here
 MODES = ("score", "generate", "belief")  # bayesflight.llm.assistant.MODES, likewise
 # What must be equal for --resume to continue a saved transcript.
 RUN_KEYS = ("model", "adapter", "mode", "dtype", "max_new_tokens", "domain", "seed", "users",

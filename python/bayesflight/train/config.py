@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from ..devices import DTYPES, Dtype
+from ..llm.embedded import DEFAULT_MODEL
 
 Target = Literal["hard", "soft"]
 LossTokens = Literal["assistant", "digit"]
@@ -58,7 +59,7 @@ class TrainConfig:
 
     data: str = _arg(help="JSONL file of dialogues (bayesflight generate)")
     out: str = _arg(help="output directory (new, or an unfinished run with --resume)")
-    model: str = _arg("smollm2-135m", "base model: embedded name, local directory or hub id")
+    model: str = _arg(DEFAULT_MODEL, "base model: embedded name, local directory or hub id")
     full: bool = _arg(False, "full fine-tuning instead of LoRA")
     fsdp: bool = _arg(False, "with --full under torchrun: shard weights, gradients and optimizer "
                              "state over the processes (FSDP, one unit per decoder layer) "
