@@ -12,7 +12,7 @@ long conversations is the protocol's. The naive way is slow, so it scores only t
 ``--naive-sets`` questions of each round; rates are per question.
 
     python benchmarks/bench_llm_eval.py                      # SmolLM2-135M, CPU, float32
-    python benchmarks/bench_llm_eval.py --device cuda --dtype bfloat16
+    python benchmarks/bench_llm_eval.py --device cuda --dtype bf16
 """
 
 from __future__ import annotations
@@ -24,14 +24,14 @@ import numpy as np
 import torch
 from bayesflight.domains import get_domain
 from bayesflight.evalset import make_eval_set
-from bayesflight.llm import load_model
+from bayesflight.llm import DEFAULT_MODEL, load_model
 from bayesflight.llm.assistant import LLMAssistant
 from machine import cpu_name
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--domain", default="flight")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="auto")

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from bayesflight.domains import get_domain
-from bayesflight.llm import load_model
+from bayesflight.llm import DEFAULT_MODEL, load_model
 from bayesflight.llm.compat import logits_at
 from bayesflight.teacher import TeachingConfig, generate
 from bayesflight.teacher_jsonl import render
@@ -87,7 +87,7 @@ def build_model(args: argparse.Namespace):
     if args.random_arch:
         import transformers
 
-        tokenizer = (load_model(args.model, device="cpu", dtype="float32")[1]
+        tokenizer = (load_model(args.model, device="cpu", dtype="fp32")[1]
                      if not Path(args.model).is_dir()
                      else transformers.AutoTokenizer.from_pretrained(args.model))
         name, settings = ARCHS[args.random_arch]
@@ -95,7 +95,7 @@ def build_model(args: argparse.Namespace):
         torch.manual_seed(0)
         model = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.float32)
         return model.to(args.device), tokenizer
-    return load_model(args.model, device=args.device, dtype="float32")
+    return load_model(args.model, device=args.device, dtype="fp32")
 
 
 def measured_peak_tflops(device: str, n: int = 8192, repeats: int = 20) -> float:
@@ -150,7 +150,7 @@ def our_step(model, examples, pad_id: int, option_ids, bf16: bool) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="smollm2-135m",
+    parser.add_argument("--model", default=DEFAULT_MODEL,
                         help="model (and tokenizer) to train; with --random-arch, the tokenizer")
     parser.add_argument("--random-arch", choices=sorted(ARCHS), default=None,
                         help="train a randomly initialised architecture instead (throughput)")

@@ -114,6 +114,7 @@ def probe(scale: Scale, device: str = "auto", steps: int = 3) -> Probe:
     optimizer steps of its settings (the first one a warm-up), and scoring questions/s."""
     import torch
 
+    from .devices import resolve_dtype
     from .domains import FLIGHT
     from .llm import load_model
     from .llm.assistant import LLMAssistant
@@ -127,7 +128,7 @@ def probe(scale: Scale, device: str = "auto", steps: int = 3) -> Probe:
     from .train.modeling import prepare
 
     start = time.perf_counter()
-    model, tokenizer = load_model(scale.model, device=device, dtype="float32")
+    model, tokenizer = load_model(scale.model, device=device, dtype="fp32")
     load_seconds = time.perf_counter() - start
     where = next(model.parameters()).device
     config = TrainConfig(data="-", out="-", **scale.train)
@@ -141,8 +142,7 @@ def probe(scale: Scale, device: str = "auto", steps: int = 3) -> Probe:
     net.train()
     optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=1e-9)
     option_ids = torch.as_tensor(data.option_ids, device=where)
-    bf16 = config.dtype == "bf16" or (config.dtype == "auto" and where.type == "cuda"
-                                      and torch.cuda.is_bf16_supported())
+    bf16 = resolve_dtype(config.dtype, where) == torch.bfloat16  # as the trainer decides
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     tokens, seconds = 0, 0.0
     for i in range(steps):

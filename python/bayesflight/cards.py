@@ -17,8 +17,6 @@ from typing import Any
 
 from . import __version__
 
-# The hub models the embedded ones were made from (their GGUF files are quantisations).
-EMBEDDED_ORIGINS = {"smollm2-135m": "HuggingFaceTB/SmolLM2-135M-Instruct"}
 CARD_FILE = "README.md"
 DATASET_FILE = "train.jsonl"  # the dialogues' name in a dataset directory: the train split
 
@@ -201,10 +199,10 @@ def describe_data(path: str | os.PathLike) -> dict[str, Any]:
 
 def _hub_base(model: str) -> str | None:
     """The hub id of the base model, where there is one."""
-    from .llm.models import EMBEDDED
+    from .llm.embedded import EMBEDDED
 
     if model in EMBEDDED:
-        return EMBEDDED_ORIGINS.get(model)
+        return EMBEDDED[model].origin
     return None if Path(model).expanduser().exists() else model
 
 
@@ -222,7 +220,7 @@ def write_model_card(directory: str | os.PathLike, config: Any, base: str,
     it. ``base``: what the adapter or model records as its base."""
     from huggingface_hub import ModelCardData
 
-    from .llm.models import EMBEDDED
+    from .llm.embedded import EMBEDDED
 
     lora = not config.full
     out = Path(config.out)

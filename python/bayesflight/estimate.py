@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-DEFAULT_MODEL = "smollm2-135m"  # the model the rates were measured with
+MEASURED_MODEL = "smollm2-135m"  # the model the rates were measured with
 # Tokens of a teaching dialogue in SmolLM2's chat template: 911 on average for 5 rounds.
 TOKENS_BASE, TOKENS_PER_ROUND = 60, 170
 # (training tokens/s, evaluation questions/s, seconds per model load); CPU rates per core.
@@ -88,7 +88,7 @@ def estimate(scale: Any, device_kind: str, cores: int = 1) -> Estimate:
     device = (f"cpu ({cores} core{'s' if cores != 1 else ''}, otherwise idle)"
               if device_kind == "cpu" else device_kind)
     return Estimate(seconds, device, train_tokens, eval_questions,
-                    default_model=scale.model == DEFAULT_MODEL)
+                    default_model=scale.model == MEASURED_MODEL)
 
 
 def check_feasible(scale: Any, device_kind: str, force: bool = False,

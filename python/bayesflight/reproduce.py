@@ -27,6 +27,7 @@ from .assistants import make_assistant
 from .domains import FLIGHT, get_domain
 from .evalset import EvalSet, make_eval_set
 from .fileio import atomic_open, write_json
+from .llm.embedded import DEFAULT_MODEL
 from .metrics import summarise
 from .plotting import plot_panels
 from .protocol import run_assistant
@@ -48,7 +49,7 @@ class Scale:
     eval_rounds: int = 5
     eval_batch_size: int = 16
     domains: tuple[str, ...] = ("flight", "hotel")
-    model: str = "smollm2-135m"
+    model: str = DEFAULT_MODEL
     variants: tuple[str, ...] = ("bayesian", "oracle", "bayesian-soft")
     soft_weight: float = 1.0
 

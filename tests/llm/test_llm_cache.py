@@ -15,7 +15,7 @@ import pytest
 import torch
 from bayesflight.cli import main
 from bayesflight.fileio import temp_prefix
-from bayesflight.llm import integrity, models
+from bayesflight.llm import embedded, integrity
 from bayesflight.llm.hub import suggestion
 from bayesflight.llm.models import load_model
 from tiny_models import make_tiny_model
@@ -32,12 +32,12 @@ def tiny_dir(tmp_path_factory):
 def fake(tmp_path, monkeypatch, tiny_dir):
     """An embedded model 'fake' whose verified GGUF is in an empty cache and whose
     conversion copies the tiny model; returns (spec, list of conversions made)."""
-    spec = models.EmbeddedModel(name="fake", package="bayesflight-no-such-package",
+    spec = embedded.EmbeddedModel(name="fake", package="bayesflight-no-such-package",
                                 version="0", member="fake_pkg/fake.gguf", size=len(PAYLOAD),
                                 sha256=hashlib.sha256(PAYLOAD).hexdigest())
-    monkeypatch.setitem(models.EMBEDDED, "fake", spec)
+    monkeypatch.setitem(embedded.EMBEDDED, "fake", spec)
     monkeypatch.setenv("BAYESFLIGHT_CACHE", str(tmp_path / "cache"))
-    gguf = models.cached_gguf_path(spec)
+    gguf = embedded.cached_gguf_path(spec)
     gguf.parent.mkdir(parents=True)
     gguf.write_bytes(PAYLOAD)
     conversions = []
@@ -48,7 +48,7 @@ def fake(tmp_path, monkeypatch, tiny_dir):
             shutil.copy(path, directory / path.name)
             os.chmod(directory / path.name, 0o600)  # as safetensors' own atomic save leaves it
 
-    monkeypatch.setattr(models, "_convert_gguf", convert)
+    monkeypatch.setattr(embedded, "_convert_gguf", convert)
     return spec, conversions
 
 
@@ -67,7 +67,7 @@ def _zero(path, start: int, length: int) -> None:
 def test_conversion_records_its_files_and_later_loads_trust_the_record(fake, tiny_dir):
     spec, conversions = fake
     load_model("fake")
-    target = models.converted_dir(spec)
+    target = embedded.converted_dir(spec)
     assert (target / integrity.MANIFEST).is_file() and len(conversions) == 1
     umask = os.umask(0o022)
     os.umask(umask)
@@ -85,7 +85,7 @@ def test_conversion_records_its_files_and_later_loads_trust_the_record(fake, tin
 def test_a_damaged_conversion_is_rebuilt_not_trusted(fake, tiny_dir, capsys, damage, problem):
     spec, conversions = fake
     load_model("fake")
-    weights = models.converted_dir(spec) / "model.safetensors"
+    weights = embedded.converted_dir(spec) / "model.safetensors"
     size = weights.stat().st_size
     if damage == "zeroed":  # same size: only the checksum tells
         _zero(weights, size // 3, size // 3)
@@ -105,8 +105,8 @@ def test_a_damaged_conversion_is_rebuilt_not_trusted(fake, tiny_dir, capsys, dam
 def test_a_damaged_conversion_without_its_gguf_says_what_to_do(fake):
     spec, _ = fake
     load_model("fake")
-    os.truncate(models.converted_dir(spec) / "model.safetensors", 100)
-    models.cached_gguf_path(spec).unlink()
+    os.truncate(embedded.converted_dir(spec) / "model.safetensors", 100)
+    embedded.cached_gguf_path(spec).unlink()
     with pytest.raises(FileNotFoundError, match=r"cannot be used \(model.safetensors has 100 "
                                                 r"bytes.*cannot be rebuilt.*pip install"):
         load_model("fake")
@@ -114,7 +114,7 @@ def test_a_damaged_conversion_without_its_gguf_says_what_to_do(fake):
 
 def test_a_killed_conversions_temporary_directory_is_removed(fake):
     spec, _ = fake
-    target = models.converted_dir(spec)
+    target = embedded.converted_dir(spec)
     target.parent.mkdir(parents=True)
     prefix = temp_prefix(target.name).replace(f"-{os.getpid()}.", "-999999999.")  # no such pid
     dead = target.parent / f"{prefix}abcdefgh.tmp"

@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 from bayesflight.cli import main
-from bayesflight.llm import models
+from bayesflight.llm import embedded
 
 PAYLOAD = b"stand-in for a GGUF file\n" * 50
 
@@ -15,10 +15,10 @@ PAYLOAD = b"stand-in for a GGUF file\n" * 50
 @pytest.fixture
 def fake(tmp_path, monkeypatch):
     """A registered embedded model 'fake' whose wheel is a small zip; an empty cache."""
-    spec = models.EmbeddedModel(name="fake", package="bayesflight-no-such-package", version="0",
+    spec = embedded.EmbeddedModel(name="fake", package="bayesflight-no-such-package", version="0",
                                 member="fake_pkg/fake.gguf", size=len(PAYLOAD),
                                 sha256=hashlib.sha256(PAYLOAD).hexdigest())
-    monkeypatch.setitem(models.EMBEDDED, "fake", spec)
+    monkeypatch.setitem(embedded.EMBEDDED, "fake", spec)
     monkeypatch.setenv("BAYESFLIGHT_CACHE", str(tmp_path / "cache"))
     return spec
 

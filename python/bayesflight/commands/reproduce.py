@@ -90,8 +90,8 @@ def run(args: argparse.Namespace) -> int:
         scale = dataclasses.replace(scale, model=args.model)
     sizing = None
     if args.time_budget is None:  # a budget sizes the run itself; else refuse the absurd
+        from ..devices import resolve_device
         from ..estimate import check_feasible
-        from ..llm.models import resolve_device
 
         kind = "cuda" if resolve_device(args.device).startswith("cuda") else "cpu"
         print(f"reproduce --scale {scale.name}: "

@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from ..fileio import sha256_file, write_json
+from .cache import cache_dir
 
 MANIFEST = "bayesflight-manifest.json"
 
 
 def _ledger_path() -> Path:
-    from .models import cache_dir
-
     return cache_dir() / "verified.json"
 
 

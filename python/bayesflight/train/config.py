@@ -14,13 +14,14 @@ from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from ..devices import DTYPES, Dtype
+from ..llm.embedded import DEFAULT_MODEL
+
 Target = Literal["hard", "soft"]
 LossTokens = Literal["assistant", "digit"]
-Dtype = Literal["auto", "fp32", "bf16"]
 ReportTo = Literal["none", "tensorboard", "trackio", "wandb"]
 TARGETS: tuple[str, ...] = get_args(Target)
 LOSS_TOKENS: tuple[str, ...] = get_args(LossTokens)
-DTYPES: tuple[str, ...] = get_args(Dtype)
 REPORT_TO: tuple[str, ...] = get_args(ReportTo)
 
 # The paper's full fine-tuning recipe (task spec section 5); micro-batch 8 is ours.
@@ -58,7 +59,7 @@ class TrainConfig:
 
     data: str = _arg(help="JSONL file of dialogues (bayesflight generate)")
     out: str = _arg(help="output directory (new, or an unfinished run with --resume)")
-    model: str = _arg("smollm2-135m", "base model: embedded name, local directory or hub id")
+    model: str = _arg(DEFAULT_MODEL, "base model: embedded name, local directory or hub id")
     full: bool = _arg(False, "full fine-tuning instead of LoRA")
     fsdp: bool = _arg(False, "with --full under torchrun: shard weights, gradients and optimizer "
                              "state over the processes (FSDP, one unit per decoder layer) "

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as tdist
 
-from ..llm.models import resolve_device
+from ..devices import resolve_device
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from ..devices import resolve_dtype
 from ..fileio import atomic_open, check_input_file, sha256_file, write_json
 from ..llm.compat import logits_at
 from ..tracking import check_available, open_tracker, training_values
@@ -104,9 +105,9 @@ def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
         return out
     from ..llm import load_model
 
-    compute = _compute_dtype(config.dtype, dist.device)
+    compute = resolve_dtype(config.dtype, dist.device)  # bf16: autocast over fp32 weights
     torch.manual_seed(config.seed)
-    model, tokenizer = load_model(config.model, device=str(dist.device), dtype="float32")
+    model, tokenizer = load_model(config.model, device=str(dist.device), dtype="fp32")
     with warnings.catch_warnings():
         if not dist.is_main:
             warnings.simplefilter("ignore")
@@ -254,14 +255,6 @@ def _record(step: int, per_epoch: int, sums: dict[str, float], lr: float, grad_n
         record |= {"kl": sums["kl"] / n_answers, "answer_nll": sums["answer_nll"] / n_answers,
                    "answer_agree": sums["agree"] / n_answers}
     return record
-
-
-def _compute_dtype(name: str, device: torch.device) -> torch.dtype:
-    """fp32, or bf16 autocast; ``auto`` is bf16 on a GPU that has it and fp32 elsewhere."""
-    if name == "auto":
-        cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
-        return torch.bfloat16 if cuda_bf16 else torch.float32
-    return torch.bfloat16 if name == "bf16" else torch.float32
 
 
 def _check_out(out: Path, config: TrainConfig) -> bool:
