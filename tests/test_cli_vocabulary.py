@@ -10,7 +10,7 @@ import json
 import pytest
 from bayesflight.cli import build_parser, main
 from bayesflight.commands import evaluate
-from bayesflight.commands.options import DTYPES
+from bayesflight.devices import DTYPES
 
 # The options that mean the same thing wherever they appear, and must parse the same.
 SHARED = ("--users", "--user-pool", "--seed", "--rounds", "--heldout", "--heldout-file",

@@ -15,13 +15,13 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from ..devices import DTYPE_ALIASES, DTYPES
 from ..domains import DOMAIN_NAMES, get_domain
 from ..evalfiles import load_eval_set
 from ..evalset import EvalSet, make_eval_set
 from ..reference import ChoiceModel
 from ..users import USER_POOLS
 
-DTYPES = ("auto", "fp32", "bf16")
 DTYPE_HELP = "compute precision: auto (bf16 on a GPU, fp32 elsewhere), fp32 or bf16"
 CHOICE_MODELS = "deterministic|softmax:BETA|epsilon:EPS"
 USER_NOISE_HELP = "how the simulated users choose (default deterministic, as in the paper)"
@@ -92,10 +92,9 @@ def deprecated_alias(parser: argparse.ArgumentParser | Any, old: str, new: str, 
 def canonical_dtype(text: str) -> str:
     """An argparse type: ``auto``, ``fp32`` or ``bf16``; the long spellings ``float32`` and
     ``bfloat16`` still work, with a deprecation warning."""
-    long = {"float32": "fp32", "bfloat16": "bf16"}
-    if text in long:
-        warn_deprecated(f"--dtype {text}", f"--dtype {long[text]}")
-        return long[text]
+    if text in DTYPE_ALIASES:
+        warn_deprecated(f"--dtype {text}", f"--dtype {DTYPE_ALIASES[text]}")
+        return DTYPE_ALIASES[text]
     if text not in DTYPES:
         raise argparse.ArgumentTypeError(f"expected one of {', '.join(DTYPES)}, got {text!r}")
     return text
@@ -103,8 +102,8 @@ def canonical_dtype(text: str) -> str:
 
 def add_dtype_argument(parser: argparse.ArgumentParser | Any) -> None:
     """``--dtype {auto,fp32,bf16}``, as ``train`` has it."""
-    parser.add_argument("--dtype", type=canonical_dtype, default="auto", metavar="{auto,fp32,bf16}",
-                        help=f"{DTYPE_HELP} (default auto)")
+    parser.add_argument("--dtype", type=canonical_dtype, default="auto",
+                        metavar="{" + ",".join(DTYPES) + "}", help=f"{DTYPE_HELP} (default auto)")
 
 
 def add_device_argument(parser: argparse.ArgumentParser | Any) -> None:

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from ..fileio import write_json
+from ..llm.embedded import DEFAULT_MODEL
 from ..reproduce import SCALES, Reproduction, Scale, write_docs
 from ..scale_config import read_config, scale_from_config
 from ..tracking import REPORT_TO
@@ -29,7 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help="how big a run (default smoke); --config changes its fields")
     parser.add_argument("--model", default=None, metavar="NAME_OR_DIR",
                         help="the model to teach: an embedded name, a hub id or a local "
-                             "directory (default: the scale's, smollm2-135m)")
+                             f"directory (default: the scale's, {DEFAULT_MODEL})")
     parser.add_argument("--config", default=None, metavar="FILE",
                         help="a YAML or JSON file of scale fields (train_dialogues, train: "
                              "{lr: ..., full: true, ...}, eval_users, eval_heldout, variants, "
