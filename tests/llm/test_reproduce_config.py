@@ -43,6 +43,10 @@ def test_a_config_changes_only_what_it_names(tmp_path):
     ({"train": {"lr": -1}}, "train: lr"),
     ({"train": {"learning_rate_x": 1}}, "train: "),
     ({"train": {"data": "x.jsonl"}}, "set by reproduce itself"),
+    # reproduce passes its own progress (--no-progress) to every run: one setting, one place
+    ({"train": {"progress": False}}, "train.progress is set by reproduce itself; use "
+                                     "--no-progress"),
+    ({"train": {"seed": 3}}, "use --seed or --seeds"),
     ({"soft_weight": 2}, "soft_weight"),
 ])
 def test_bad_config_fields_are_named(fields, message):
