@@ -347,8 +347,9 @@ class Reproduction:
             handle.write(format_report(self.scale, results))
             if self.several:
                 for domain, summaries in results.items():
-                    handle.write(f"**{domain}**, repeated: ")
-                    handle.write(format_seeds_table(summaries, self.seeds) + "\n")
+                    handle.write(f"\n**{domain}, over seeds**\n\n"
+                                 f"{format_seeds_table(summaries, self.seeds)}")
+                handle.write("\n")
             if self.sizing:
                 handle.write(format_sizing(self.sizing))
         self.log(f"reproduce: wrote {self.out / 'report.md'} and {self.out / 'figure.png'}")

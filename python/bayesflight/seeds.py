@@ -94,11 +94,13 @@ def format_seeds_table(summaries: dict[str, dict[str, Any]], seeds: Sequence[int
     update gain (last round minus round 0), each with its 95% CI over users and over seeds.
     Summaries without seeds (assistants evaluated once) show "—" in the seeds' columns."""
     n = max(len(s["heldout_accuracy"]) for s in summaries.values()) - 1
-    lines = [f"Across {len(seeds)} seeds ({', '.join(map(str, seeds))}): mean, 95% CI over "
-             f"users, t 95% CI over seeds (teaching data and training; the original model and "
-             f"the Bayesian assistant are evaluated once).", "",
-             f"| model | round 0 | round {n} | CI over users | CI over seeds | update gain "
-             f"(round {n} − round 0) | CI over users | CI over seeds |",
+    lines = [f"Across {len(seeds)} seeds ({', '.join(map(str, seeds))}): held-out accuracy "
+             f"and update gain, the mean with its 95% CI over users and t 95% CI over seeds "
+             f"(teaching data and training; the original model and the Bayesian assistant are "
+             f"evaluated once).", "",
+             f"| model | round 0 | round {n} | round {n}: CI over users | round {n}: CI over "
+             f"seeds | update gain (round {n} − round 0) | gain: CI over users | gain: CI over "
+             f"seeds |",
              "|---" * 8 + "|"]
     for name, s in summaries.items():
         seeds_ci = s.get("heldout_accuracy_seeds_ci95")
