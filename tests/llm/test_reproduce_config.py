@@ -101,6 +101,18 @@ def test_the_budget_sizes_training_and_keeps_the_evaluation():
     assert small.eval_users <= gpu.eval_users and "max_steps" not in small.train
 
 
+def test_repeats_over_seeds_are_counted_in_the_estimate_and_the_budget():
+    from bayesflight.estimate import estimate
+
+    one, _ = plan(SCALES["gpu"], 60, PROBE)
+    three, sizing = plan(SCALES["gpu"], 60, PROBE, seeds=3)
+    assert 0 < three.train_dialogues < one.train_dialogues / 2 and sizing["seeds"] == 3
+    cpu = SCALES["cpu"]
+    assert estimate(cpu, "cpu", 2, seeds=3).seconds > 2.5 * estimate(cpu, "cpu", 2).seconds
+    with pytest.raises(ValueError, match="seeds must be a positive integer"):
+        plan(cpu, 60, PROBE, seeds=0)
+
+
 def test_a_budget_too_small_is_refused_with_the_minimum():
     slow = dataclasses.replace(PROBE, train_tokens_per_s=200.0, eval_questions_per_s=1.0)
     with pytest.raises(ValueError, match=r"too small on cuda:0.*give at least \d+ minutes"):
