@@ -60,7 +60,7 @@ def test_the_tracked_run_parses_as_written(tmp_path):
     (tmp_path / "run.yaml").write_text(yaml_text)
     commands = [line.split("#")[0].split() for line in _section_bash(section).splitlines()]
     runs = [c[1:] for c in commands if c[:1] == ["bayesflight"]]
-    assert [r[0] for r in runs] == ["generate", "train", "train"]
+    assert [r[0] for r in runs] == ["generate", "train", "train", "reproduce"]
     build_parser().parse_args(runs[0])  # generate's flags exist
     first = config_from_argv([a.replace("run.yaml", str(tmp_path / "run.yaml"))
                               for a in runs[1][1:]])
@@ -72,6 +72,24 @@ def test_the_tracked_run_parses_as_written(tmp_path):
     saved.write_text(json.dumps(first.to_dict()))
     again = config_from_argv(["--config", str(saved), "--out", "runs/again"])
     assert first.differences(again) == []
+    _the_repeated_reproduction_parses(section, runs[3], tmp_path)
+
+
+def _the_repeated_reproduction_parses(section: str, argv: list[str], tmp_path: Path) -> None:
+    """The reproduce line: a configured, tracked run over three seeds whose scale file holds
+    fields a scale accepts."""
+    from bayesflight.cli import build_parser
+    from bayesflight.reproduce import SCALES
+    from bayesflight.scale_config import read_config, scale_from_config
+    from bayesflight.seeds import parse_seeds
+
+    scale_yaml = re.findall(r"```yaml\n(.*?)```", section, re.S)[1]
+    (tmp_path / "scale.yaml").write_text(scale_yaml)
+    args = build_parser().parse_args(argv)
+    assert (args.report_to, parse_seeds(args.seeds), args.config) == (
+        "tensorboard", (0, 1, 2), "scale.yaml")
+    scale = scale_from_config(SCALES[args.scale], read_config(tmp_path / "scale.yaml"))
+    assert scale.variants == ("bayesian", "oracle") and scale.train["lr"] == 1e-3
 
 
 def _section_bash(section: str) -> str:

@@ -55,13 +55,17 @@ def questions(scale: Scale) -> int:
     return scale.eval_users * ((scale.eval_rounds + 1) * scale.eval_heldout + scale.eval_rounds)
 
 
-def plan(scale: Scale, minutes: float, probe: Probe) -> tuple[Scale, dict[str, Any]]:
-    """The scale resized to finish in ``minutes`` on the probed device, and how it was sized."""
+def plan(scale: Scale, minutes: float, probe: Probe,
+         seeds: int = 1) -> tuple[Scale, dict[str, Any]]:
+    """The scale resized to finish in ``minutes`` on the probed device, its taught models
+    trained and evaluated once per seed of ``seeds``, and how it was sized."""
     if not (isinstance(minutes, int | float) and math.isfinite(minutes) and minutes > 0):
         raise ValueError(f"--time-budget must be a positive number of minutes, got {minutes!r}")
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
     total = minutes * 60.0
-    n_train = len(scale.variants)
-    models = ["original", *scale.variants]
+    n_train = seeds * len(scale.variants)
+    models = ["original", *scale.variants * seeds]
 
     def eval_seconds(users: int) -> float:
         per_question = 1.0 / probe.eval_questions_per_s
@@ -102,6 +106,7 @@ def plan(scale: Scale, minutes: float, probe: Probe) -> tuple[Scale, dict[str, A
         "probe": probe.to_dict(),
         "train_dialogues": dialogues,
         "steps_per_model": steps,
+        "seeds": seeds,
         "eval_users": users,
         "expected_seconds": {"evaluate": round(evaluation), "train": round(train_total),
                              "start_up": round(start_up), "margin": round(total * MARGIN)},

@@ -64,26 +64,29 @@ def cpu_cores() -> int:
         return os.cpu_count() or 1
 
 
-def estimate(scale: Any, device_kind: str, cores: int = 1) -> Estimate:
+def estimate(scale: Any, device_kind: str, cores: int = 1, seeds: int = 1) -> Estimate:
     """The time ``scale`` (a ``bayesflight.reproduce.Scale``) takes on ``device_kind``
-    (``cpu``, with ``cores``, or ``cuda``)."""
+    (``cpu``, with ``cores``, or ``cuda``), its taught models trained and evaluated once per
+    seed of ``seeds``."""
     if device_kind not in RATES:
         raise ValueError(f"device_kind must be one of {sorted(RATES)}, got {device_kind!r}")
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
     train = scale.train
     tokens_each = TOKENS_BASE + TOKENS_PER_ROUND * scale.train_rounds
     if train.get("max_steps"):
         per_run = train["max_steps"] * train.get("batch_size", 4) * train.get("grad_accum", 1)
     else:
         per_run = scale.train_dialogues * train.get("epochs", 1)
-    train_tokens = len(scale.variants) * per_run * tokens_each
-    n_models = 1 + len(scale.variants)  # the original model and each taught one
+    train_tokens = seeds * len(scale.variants) * per_run * tokens_each
+    n_models = 1 + seeds * len(scale.variants)  # the original model and each taught one
     questions_each = (scale.eval_rounds + 1) * scale.eval_heldout + scale.eval_rounds
     eval_questions = n_models * len(scale.domains) * scale.eval_users * questions_each
     tokens_s, questions_s, load_s = RATES[device_kind]
     if device_kind == "cpu":
         tokens_s, questions_s = tokens_s * cores, questions_s * cores
     cost = FULL_FINE_TUNING_COST if train.get("full") else 1.0
-    loads = len(scale.variants) + n_models * len(scale.domains)
+    loads = seeds * len(scale.variants) + n_models * len(scale.domains)
     seconds = train_tokens * cost / tokens_s + eval_questions / questions_s + loads * load_s
     device = (f"cpu ({cores} core{'s' if cores != 1 else ''}, otherwise idle)"
               if device_kind == "cpu" else device_kind)
@@ -92,9 +95,10 @@ def estimate(scale: Any, device_kind: str, cores: int = 1) -> Estimate:
 
 
 def check_feasible(scale: Any, device_kind: str, force: bool = False,
-                   cores: int | None = None) -> Estimate:
-    """The estimate of ``scale`` here; ValueError when it exceeds ABSURD_S and not ``force``."""
-    result = estimate(scale, device_kind, cpu_cores() if cores is None else cores)
+                   cores: int | None = None, seeds: int = 1) -> Estimate:
+    """The estimate of ``scale`` (``seeds`` repeats) here; ValueError when it exceeds
+    ABSURD_S and not ``force``."""
+    result = estimate(scale, device_kind, cpu_cores() if cores is None else cores, seeds)
     if result.seconds > ABSURD_S and not force:
         raise ValueError(
             f"--scale {scale.name} would take {result.describe()}, past the "

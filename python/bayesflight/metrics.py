@@ -16,6 +16,11 @@ from .evalset import EvalSet
 from .transcript import Transcript
 
 Z95 = 1.959963984540054
+# Student's t 0.975 quantiles for 1..30 degrees of freedom (a 95% interval over few seeds).
+T975 = (12.706205, 4.302653, 3.182446, 2.776445, 2.570582, 2.446912, 2.364624, 2.306004,
+        2.262157, 2.228139, 2.200985, 2.178813, 2.160369, 2.144787, 2.131450, 2.119905,
+        2.109816, 2.100922, 2.093024, 2.085963, 2.079614, 2.073873, 2.068658, 2.063899,
+        2.059539, 2.055529, 2.051831, 2.048407, 2.045230, 2.042272)
 # Inside the KL the assistant's probabilities are floored here (not renormalised): a KL of
 # two equal distributions stays exactly 0, and a confident miss costs log(p / 1e-6), at most
 # 13.8 nats, instead of infinity.
@@ -31,6 +36,30 @@ def mean_ci95(per_user: np.ndarray, low: float = 0.0) -> tuple[np.ndarray, np.nd
     if n < 2:
         return mean, np.stack([np.full_like(mean, low), np.ones_like(mean)], axis=-1)
     half = Z95 * per_user.std(axis=0, ddof=1) / np.sqrt(n)
+    return mean, np.clip(np.stack([mean - half, mean + half], axis=-1), low, 1.0)
+
+
+def t975(df: int) -> float:
+    """Student's t 0.975 quantile with ``df`` degrees of freedom: the table up to 30, then the
+    Cornish-Fisher expansion around the normal quantile (error under 1e-5 there)."""
+    if isinstance(df, bool) or not isinstance(df, int) or df < 1:
+        raise ValueError(f"df must be a positive integer, got {df!r}")
+    if df <= len(T975):
+        return T975[df - 1]
+    z = Z95
+    return (z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+            + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * df**3))
+
+
+def mean_t_ci95(per_run: np.ndarray, low: float = 0.0) -> tuple[np.ndarray, np.ndarray | None]:
+    """Mean over runs (axis 0: seeds) and its t 95% interval, mean ± t(n-1) standard errors,
+    clipped to [low, 1]: the spread of a few repeats of the whole experiment. With a single run
+    there is no interval (None). Returns (mean (...,), interval (..., 2) or None)."""
+    mean = per_run.mean(axis=0)
+    n = per_run.shape[0]
+    if n < 2:
+        return mean, None
+    half = t975(n - 1) * per_run.std(axis=0, ddof=1) / np.sqrt(n)
     return mean, np.clip(np.stack([mean - half, mean + half], axis=-1), low, 1.0)
 
 

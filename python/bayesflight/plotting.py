@@ -13,6 +13,8 @@ from .fileio import atomic_open
 
 # Every figure says what its shading is.
 BAND_NOTE = "shaded: 95% CI over users"
+# ... and what the thin lines of a repeated run are.
+SEEDS_NOTE = "thin lines: each seed's model, bold: their mean"
 # A band this wide (of the 0-1 accuracy axis) or wider says nothing: a single user's interval
 # is all of [0, 1]. It is not drawn, so that it does not cover the lines.
 UNINFORMATIVE_BAND = 0.9
@@ -37,22 +39,27 @@ def plot_panels(panels: dict[str, dict[str, dict[str, Any]]], path: str | os.Pat
 def accuracy_figure(panels: dict[str, dict[str, dict[str, Any]]]) -> Figure:
     """The figure of :func:`plot_panels`. Bands are drawn only over rounds where they are
     narrower than UNINFORMATIVE_BAND; a note under the plot says what they are, and a run with
-    a single user is titled a pipeline check, whose curves estimate nothing."""
+    a single user is titled a pipeline check, whose curves estimate nothing. A summary over
+    seeds (``heldout_accuracy_per_seed``) is drawn bold with a thin line per seed."""
     if not panels or not all(panels.values()):
         raise ValueError("panels must hold at least one panel, each naming an assistant")
     fig = Figure(figsize=(4.2 * len(panels) + 2.4, 4.2), dpi=120)
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, len(panels), squeeze=False, sharey=True)[0]
     colours: dict[str, Any] = {}
-    hidden = False
+    hidden = seeds = False
     for ax, (title, summaries) in zip(axes, panels.items(), strict=True):
         for name, summary in summaries.items():
             accuracy = np.asarray(summary["heldout_accuracy"])
             band = np.asarray(summary["heldout_accuracy_ci95"])
             rounds = np.arange(len(accuracy))
+            per_seed = summary.get("heldout_accuracy_per_seed") or []
             (line,) = ax.plot(rounds, accuracy, marker="o", markersize=4, label=name,
-                              color=colours.get(name))
+                              color=colours.get(name), linewidth=2.2 if per_seed else 1.5)
             colours[name] = line.get_color()
+            for curve in per_seed:
+                ax.plot(rounds, curve, color=colours[name], linewidth=0.8, alpha=0.5)
+            seeds |= len(per_seed) > 1
             shown = band[:, 1] - band[:, 0] < UNINFORMATIVE_BAND
             hidden |= not shown.all()
             if shown.any():
@@ -77,6 +84,8 @@ def accuracy_figure(panels: dict[str, dict[str, dict[str, Any]]]) -> Figure:
     note = BAND_NOTE
     if hidden:
         note += f" (not drawn where wider than {UNINFORMATIVE_BAND:g})"
+    if seeds:
+        note += f"; {SEEDS_NOTE}"
     fig.text(0.01, 0.01, note, fontsize="small", color="0.35", ha="left", va="bottom")
     top = 1.0
     if single_user:

@@ -7,6 +7,11 @@
    evaluation users and held-out sets, on flights and on hotels (transfer: taught on flights);
 4. a table and a figure like the paper's.
 
+With several seeds, each seed draws its own teaching data and trains its own models (data
+order, adapter initialisation) in ``OUT/seed-S``; the evaluation set is the first seed's for
+every seed, and the original model and the Bayesian assistant are evaluated once, so that the
+spread over seeds is that of teaching and training. A single seed keeps everything in ``OUT``.
+
 Every stage leaves its result in the output directory and is skipped when that result is
 there; a killed training run resumes from its checkpoint and a killed evaluation from the
 last finished user, so a rerun of the same command finishes the work without redoing any.
@@ -16,10 +21,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +34,14 @@ from .domains import FLIGHT, get_domain
 from .evalset import EvalSet, make_eval_set
 from .fileio import atomic_open, write_json
 from .llm.embedded import DEFAULT_MODEL
-from .metrics import summarise
+from .metrics import heldout_accuracy_per_user, summarise
 from .plotting import plot_panels
 from .protocol import run_assistant
+from .seeds import across_seeds, check_seeds, format_seeds_table
 from .teacher import TeachingConfig
 from .teacher_jsonl import write_dialogues
+from .tracking import check_available, report_evaluation
+from .transcript import Transcript
 
 
 @dataclass(frozen=True)
@@ -98,27 +107,57 @@ VARIANTS = tuple(TEACHER_OF)
 
 @dataclass
 class Reproduction:
-    """Where one reproduction lives and what it is: paths of every stage's result."""
+    """Where one reproduction lives and what it is: paths of every stage's result.
+
+    ``seed`` is the same as ``seeds=(seed,)`` (default 0); after construction ``seeds`` holds
+    every seed and ``seed`` the first, whose evaluation set every seed is evaluated on.
+    """
 
     scale: Scale
     out: Path
-    seed: int = 0
+    seed: int | None = None
     device: str = "auto"
     progress: bool = True
     log: Callable[[str], None] = print
     sizing: dict[str, Any] | None = None  # how --time-budget sized the scale, if it did
-    report_to: str = "none"  # the experiment tracker of the training runs
+    report_to: str = "none"  # the experiment tracker of the training runs and evaluation curves
+    seeds: tuple[int, ...] = ()
+    per_seed: dict[int, dict[str, dict[str, dict[str, Any]]]] = field(
+        default_factory=dict, init=False, repr=False)  # what evaluate found for each seed
 
-    def data_path(self, teacher: str) -> Path:
-        return self.out / "data" / f"{teacher}.jsonl"
+    def __post_init__(self) -> None:
+        if self.seed is not None and self.seeds and tuple(self.seeds) != (self.seed,):
+            raise ValueError(f"give seed or seeds, not both (seed {self.seed}, seeds "
+                             f"{','.join(map(str, self.seeds))})")
+        self.seeds = check_seeds(self.seeds or (0 if self.seed is None else self.seed,))
+        self.seed = self.seeds[0]
 
-    def model_dir(self, variant: str) -> Path:
+    @property
+    def several(self) -> bool:
+        """Whether this reproduction repeats teaching and training over several seeds."""
+        return len(self.seeds) > 1
+
+    def seed_dir(self, seed: int) -> Path:
+        """Where one seed's data, models and evaluations go: ``OUT/seed-S``, or ``OUT`` itself
+        for a single seed (the layout of a run without repeats)."""
+        return self.out / f"seed-{seed}" if self.several else self.out
+
+    def data_path(self, teacher: str, seed: int | None = None) -> Path:
+        return self.seed_dir(self._seed(seed)) / "data" / f"{teacher}.jsonl"
+
+    def model_dir(self, variant: str, seed: int | None = None) -> Path:
         """``models/bayesian-taught`` etc.: never the name of a reference assistant, so that
         ``evaluate --adapter DIR`` names the run after it without a clash."""
-        return self.out / "models" / f"{variant}-taught"
+        return self.seed_dir(self._seed(seed)) / "models" / f"{variant}-taught"
 
-    def summary_path(self, domain: str, name: str) -> Path:
-        return self.out / "eval" / domain / f"{name}.summary.json"
+    def summary_path(self, domain: str, name: str, seed: int | None = None) -> Path:
+        """A model's evaluation summary: a taught model's under its seed's directory, the
+        original model's (``seed`` None: evaluated once) under ``OUT``."""
+        base = self.out if seed is None else self.seed_dir(seed)
+        return base / "eval" / domain / f"{name}.summary.json"
+
+    def _seed(self, seed: int | None) -> int:
+        return self.seed if seed is None else seed
 
     @property
     def seconds_path(self) -> Path:
@@ -140,37 +179,45 @@ class Reproduction:
         write_json(self.seconds_path, seconds)
 
     def generate(self) -> None:
-        """Stage 1: one teaching file per teacher, from the same seed (same users and sets)."""
-        for data in sorted({TEACHER_OF[v] for v in self.scale.variants}):
-            path = self.data_path(data)
-            if path.exists():
-                continue
-            path.parent.mkdir(parents=True, exist_ok=True)
-            teacher, statements = DATA[data]
-            config = TeachingConfig(teacher=teacher, domain=FLIGHT, statements=statements,
-                                    n_dialogues=self.scale.train_dialogues, seed=self.seed,
-                                    n_rounds=self.scale.train_rounds,
-                                    users="train", heldout_seed=self.seed,
-                                    n_heldout=max(self.scale.eval_heldout, 100))
-            with self._timed("generate"):
-                write_dialogues(path, config)
-            self.log(f"reproduce: wrote {path}")
+        """Stage 1: per seed, one teaching file per teacher from that seed (the same users and
+        sets for every teacher), avoiding the evaluation's held-out sets."""
+        for seed in self.seeds:
+            for data in sorted({TEACHER_OF[v] for v in self.scale.variants}):
+                path = self.data_path(data, seed)
+                if path.exists():
+                    continue
+                path.parent.mkdir(parents=True, exist_ok=True)
+                teacher, statements = DATA[data]
+                config = TeachingConfig(teacher=teacher, domain=FLIGHT, statements=statements,
+                                        n_dialogues=self.scale.train_dialogues, seed=seed,
+                                        n_rounds=self.scale.train_rounds,
+                                        users="train", heldout_seed=self.seed,
+                                        n_heldout=max(self.scale.eval_heldout, 100))
+                with self._timed("generate"):
+                    write_dialogues(path, config)
+                self.log(f"reproduce: wrote {path}")
 
     def train(self) -> None:
-        """Stage 2: fine-tune the model on each teacher's dialogues, same budget and seed."""
+        """Stage 2: per seed, fine-tune the model on each teacher's dialogues of that seed,
+        same budget; the seed also orders the data and initialises the adapter."""
         from .train import TrainConfig, train
 
-        for variant in self.scale.variants:
-            config = TrainConfig(
-                data=str(self.data_path(TEACHER_OF[variant])), out=str(self.model_dir(variant)),
-                model=self.scale.model, seed=self.seed, target=TARGET_OF[variant],
-                soft_weight=self.scale.soft_weight, device=self.device,
-                progress=self.progress, report_to=self.report_to,
-                resume=(self.model_dir(variant) / "train_config.json").is_file(),
-                **self.scale.train)
-            self.log(f"reproduce: training {LABELS[variant]}")
-            with self._timed("train"):
-                train(config)
+        for seed in self.seeds:
+            for variant in self.scale.variants:
+                out = self.model_dir(variant, seed)
+                config = TrainConfig(
+                    data=str(self.data_path(TEACHER_OF[variant], seed)), out=str(out),
+                    model=self.scale.model, seed=seed, target=TARGET_OF[variant],
+                    soft_weight=self.scale.soft_weight, device=self.device,
+                    progress=self.progress, report_to=self.report_to,
+                    run_name=f"{out.name}-seed-{seed}" if self.several else None,
+                    resume=(out / "train_config.json").is_file(), **self.scale.train)
+                self.log(f"reproduce: training {self._label(variant, seed)}")
+                with self._timed("train"):
+                    train(config)
+
+    def _label(self, key: str, seed: int | None) -> str:
+        return LABELS[key] if seed is None or not self.several else f"{LABELS[key]} (seed {seed})"
 
     def evalset(self, domain: str) -> EvalSet:
         return make_eval_set(get_domain(domain), seed=self.seed, n_users=self.scale.eval_users,
@@ -178,67 +225,141 @@ class Reproduction:
                              users="eval")
 
     def evaluate(self) -> dict[str, dict[str, dict[str, Any]]]:
-        """Stage 3: every model and the Bayesian assistant on each domain's evaluation set."""
-        from .llm.evaluation import evaluate_llm
+        """Stage 3: every model and the Bayesian assistant on each domain's evaluation set (the
+        first seed's, for every seed); the original model and the Bayesian assistant once.
 
+        Returns {domain: {assistant: summary}}: with several seeds a taught model's summary is
+        its mean over seeds (``seeds.across_seeds``); each seed's own results, beside the
+        assistants evaluated once, are kept in ``per_seed``.
+        """
         results: dict[str, dict[str, dict[str, Any]]] = {}
+        self.per_seed = {seed: {} for seed in self.seeds}
         for domain in self.scale.domains:
             evalset = self.evalset(domain)
             bayesian = run_assistant(make_assistant("bayesian", evalset.domain), evalset,
                                      progress=False)
-            summaries = {"bayesian assistant": summarise(bayesian, evalset, bayesian)}
-            models = {"original": None, **{v: self.model_dir(v) for v in self.scale.variants}}
-            for key, adapter in models.items():
-                path = self.summary_path(domain, key)
-                if not path.exists():
-                    self.log(f"reproduce: evaluating {LABELS[key]} on {domain}")
-                    with self._timed("evaluate"):
-                        run = evaluate_llm(
-                            evalset, path.parent, key, self.scale.model,
-                            adapter=None if adapter is None else str(adapter), resume=True,
-                            device=self.device, batch_size=self.scale.eval_batch_size,
-                            progress=self.progress, mode=MODE_OF.get(key, "score"))
-                    write_json(path, summarise(run.transcript, evalset, bayesian))
-                summaries[LABELS[key]] = json.loads(path.read_text(encoding="utf-8"))
-            results[domain] = summaries
+            once = {"bayesian assistant": summarise(bayesian, evalset, bayesian),
+                    LABELS["original"]: self._evaluated(evalset, bayesian, "original", None)}
+            taught = {seed: {v: self._evaluated(evalset, bayesian, v, seed)
+                             for v in self.scale.variants} for seed in self.seeds}
+            for seed in self.seeds:
+                self.per_seed[seed][domain] = {
+                    **once, **{LABELS[v]: s for v, s in taught[seed].items()}}
+            if not self.several:
+                results[domain] = self.per_seed[self.seed][domain]
+                continue
+            results[domain] = {**once, **{
+                LABELS[v]: across_seeds([taught[seed][v] for seed in self.seeds],
+                                        [self._per_user(evalset, v, seed) for seed in self.seeds])
+                for v in self.scale.variants}}
         return results
 
+    def _evaluated(self, evalset: EvalSet, bayesian: Transcript, key: str,
+                   seed: int | None) -> dict[str, Any]:
+        """The summary of the original model (``seed`` None) or of a seed's taught model on
+        ``evalset``, evaluated now unless a previous run left it (a killed evaluation resumes
+        from its last finished user)."""
+        from .llm.evaluation import evaluate_llm
+
+        path = self.summary_path(evalset.domain.name, key, seed)
+        if not path.exists():
+            self.log(f"reproduce: evaluating {self._label(key, seed)} on {evalset.domain.name}")
+            adapter = None if seed is None else str(self.model_dir(key, seed))
+            with self._timed("evaluate"):
+                run = evaluate_llm(
+                    evalset, path.parent, key, self.scale.model, adapter=adapter, resume=True,
+                    device=self.device, batch_size=self.scale.eval_batch_size,
+                    progress=self.progress, mode=MODE_OF.get(key, "score"))
+            write_json(path, summarise(run.transcript, evalset, bayesian))
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def _per_user(self, evalset: EvalSet, key: str, seed: int) -> Any:
+        """Each user's held-out accuracy by round for a seed's taught model, from the
+        transcript its evaluation saved: (U, R+1)."""
+        path = self.summary_path(evalset.domain.name, key, seed)
+        transcript = Transcript.load(path.parent / f"{key}.transcript.npz")
+        return heldout_accuracy_per_user(transcript, evalset)
+
     def run(self) -> dict[str, dict[str, dict[str, Any]]]:
-        """All stages in order; returns {domain: {assistant: summary}}."""
+        """All stages in order; returns {domain: {assistant: summary}} (over seeds, with
+        several: see :meth:`evaluate`)."""
+        check_available(self.report_to)
         self.out.mkdir(parents=True, exist_ok=True)
         self._claim()
         self.generate()
         self.train()
         results = self.evaluate()
         self.report(results)
+        self.track(results)
         return results
 
+    def track(self, results: dict[str, dict[str, dict[str, Any]]]) -> None:
+        """Send the evaluation curves to ``report_to``: per domain, a run for each seed
+        (``evaluate-DOMAIN-seed-S``: every model evaluated, the taught ones of that seed) and,
+        with several seeds, one of the means (``evaluate-DOMAIN-mean``); tags
+        ``eval/DOMAIN/MODEL/SCORE`` by rounds completed, as ``evaluate --report-to`` sends."""
+        if self.report_to == "none":
+            return
+        runs = {f"seed-{seed}": (by_domain, seed) for seed, by_domain in self.per_seed.items()}
+        if self.several:
+            runs["mean"] = (results, None)
+        for suffix, (by_domain, seed) in runs.items():
+            for domain, summaries in by_domain.items():
+                config = {"scale": self.scale.name, "model": self.scale.model, "domain": domain,
+                          **({"seeds": ",".join(map(str, self.seeds))} if seed is None
+                             else {"seed": seed})}
+                report_evaluation(self.report_to, self.out, f"evaluate-{domain}-{suffix}",
+                                  {tag_name(n): s for n, s in summaries.items()},
+                                  prefix=f"eval/{domain}", config=config)
+
     def _claim(self) -> None:
-        """Refuse to mix two reproductions (another scale or seed) in one directory."""
+        """Refuse to mix two reproductions (another scale or seeds) in one directory."""
         path = self.out / "reproduce.json"
-        key = {"scale": asdict(self.scale), "seed": self.seed}
+        key = {"scale": asdict(self.scale),
+               **({"seeds": list(self.seeds)} if self.several else {"seed": self.seed})}
         key = json.loads(json.dumps(key))  # tuples as lists, as they come back from the file
         if path.exists():
             saved = json.loads(path.read_text(encoding="utf-8"))
             if saved != key:
                 raise ValueError(f"--out {self.out} holds a reproduction with another scale or "
-                                 f"seed; choose another directory")
+                                 f"seeds; choose another directory")
         else:
             write_json(path, key)
 
     def report(self, results: dict[str, dict[str, dict[str, Any]]]) -> None:
-        """Stage 4: results.json, report.md and figure.png in the output directory."""
+        """Stage 4: results.json, report.md and figure.png in the output directory. With
+        several seeds, results.json also holds each seed's results (``per_seed``) and
+        report.md the table over seeds; the figure draws each seed's curve thin."""
+        seeds = {"evaluation_seed": self.seed, "per_seed": {
+            str(seed): by_domain for seed, by_domain in self.per_seed.items()}}
         write_json(self.out / "results.json",
                    {"scale": self.scale.name, "model": self.scale.model, "seed": self.seed,
+                    "seeds": list(self.seeds), **(seeds if self.several else {}),
                     "domains": results, "seconds": self.seconds(),
                     **({"sizing": self.sizing} if self.sizing else {})})
         plot_panels({f"{d} ({'taught' if d == 'flight' else 'transfer'})": s
                      for d, s in results.items()}, self.out / "figure.png")
         with atomic_open(self.out / "report.md") as handle:
+            if self.several:
+                handle.write(f"Taught models: the mean over seeds {', '.join(map(str, self.seeds))}"
+                             f" (each seed teaches and trains anew; every seed is evaluated on "
+                             f"seed {self.seed}'s evaluation set), ± the 95% CI over users of "
+                             f"each user's accuracy averaged over the seeds.\n\n")
             handle.write(format_report(self.scale, results))
+            if self.several:
+                for domain, summaries in results.items():
+                    handle.write(f"\n**{domain}, over seeds**\n\n"
+                                 f"{format_seeds_table(summaries, self.seeds)}")
+                handle.write("\n")
             if self.sizing:
                 handle.write(format_sizing(self.sizing))
         self.log(f"reproduce: wrote {self.out / 'report.md'} and {self.out / 'figure.png'}")
+
+
+def tag_name(name: str) -> str:
+    """An assistant's name as a tracker tag: ``bayesian-taught (soft)`` ->
+    ``bayesian-taught-soft`` (TensorBoard tags take no spaces or brackets)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")
 
 
 def format_report(scale: Scale, results: dict[str, dict[str, dict[str, Any]]]) -> str:

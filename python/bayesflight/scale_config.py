@@ -22,6 +22,12 @@ from typing import Any
 from .domains import get_domain
 from .reproduce import VARIANTS, Scale
 
+# TrainConfig fields that reproduce sets for every run it starts, and how to set them instead.
+RESERVED = {"data": "", "out": "", "target": "", "resume": "",
+            "model": "give the config's model field or --model",
+            "seed": "use --seed or --seeds", "device": "use --device",
+            "progress": "use --no-progress", "report_to": "use --report-to",
+            "run_name": "each run is named after its model (and seed)"}
 _COUNTS = ("train_dialogues", "eval_users", "eval_heldout", "train_rounds", "eval_rounds",
            "eval_batch_size")
 
@@ -101,9 +107,10 @@ def _check_train(train: dict[str, Any], source: str) -> None:
     """The training settings must make a TrainConfig (its own checks name the field)."""
     from .train import TrainConfig
 
-    for reserved in ("data", "out", "model", "seed", "target", "device", "resume", "report_to"):
+    for reserved, how in RESERVED.items():
         if reserved in train:
-            raise ValueError(f"{source}: train.{reserved} is set by reproduce itself")
+            raise ValueError(f"{source}: train.{reserved} is set by reproduce itself"
+                             + (f"; {how}" if how else ""))
     try:
         TrainConfig(data="-", out="-", **train)
     except TypeError as err:

@@ -98,6 +98,87 @@ def test_docs_section_is_replaced_not_repeated(tiny_scale, finished, tmp_path):
     assert (tmp_path / "docs" / "figures" / "reproduce_tiny.png").is_file()
 
 
+def _repeat(model, out):
+    """``reproduce --scale smoke --seeds 0,1`` on the tiny model, two variants on flights only
+    (a short run: twice the training of one seed)."""
+    from bayesflight.cli import main
+
+    config = out.parent / f"{out.name}.json"
+    config.write_text(json.dumps({"variants": ["bayesian", "oracle"], "domains": ["flight"]}))
+    return main(["reproduce", "--scale", "smoke", "--model", model, "--config", str(config),
+                 "--seeds", "0,1", "--out", str(out), "--no-progress", "--device", "cpu"])
+
+
+@pytest.fixture(scope="module")
+def repeated(tiny_scale, tmp_path_factory):
+    """The tiny model repeated over seeds 0 and 1: (output directory, results.json)."""
+    out = tmp_path_factory.mktemp("repeated") / "run"
+    assert _repeat(tiny_scale.model, out) == 0
+    return out, json.loads((out / "results.json").read_text())
+
+
+def test_repeats_report_each_seed_and_the_mean_over_seeds(tiny_scale, finished, repeated):
+    out, saved = repeated
+    assert saved["seeds"] == [0, 1] and saved["evaluation_seed"] == 0
+    assert set(saved["per_seed"]) == {"0", "1"}
+    # Seed 0 is the single-seed run of seed 0: its data, its training, its evaluation set.
+    single = json.loads(json.dumps(finished[1]))["flight"]
+    assert saved["per_seed"]["0"]["flight"] == {name: single[name] for name in (
+        "bayesian assistant", "original", "bayesian-taught", "oracle-taught")}
+    for domain, summaries in saved["domains"].items():
+        seeds = [saved["per_seed"][s][domain] for s in ("0", "1")]
+        for name in ("bayesian assistant", "original"):  # evaluated once
+            assert summaries[name] == seeds[0][name] == seeds[1][name]
+            assert "n_seeds" not in summaries[name]
+        for name in ("bayesian-taught", "oracle-taught"):
+            mean = summaries[name]
+            assert mean["n_seeds"] == 2 and mean["n_users"] == seeds[1][name]["n_users"]
+            assert mean["heldout_accuracy_per_seed"] == [s[name]["heldout_accuracy"]
+                                                         for s in seeds]
+            assert mean["heldout_accuracy"] == pytest.approx(
+                [(a + b) / 2 for a, b in zip(*mean["heldout_accuracy_per_seed"], strict=True)])
+            assert mean["update_gain"] == pytest.approx(
+                sum(s[name]["update_gain"] for s in seeds) / 2)
+            for key in ("heldout_accuracy_seeds_ci95", "update_gain_seeds_ci95"):
+                assert mean[key] is not None
+            for (lo, hi), a in zip(mean["heldout_accuracy_seeds_ci95"],
+                                   mean["heldout_accuracy"], strict=True):
+                assert lo <= a + 1e-9 and a <= hi + 1e-9
+    for teacher in ("bayesian", "oracle"):  # each seed its own teaching data
+        assert ((out / "seed-0" / "data" / f"{teacher}.jsonl").read_text()
+                != (out / "seed-1" / "data" / f"{teacher}.jsonl").read_text())
+    assert (out / "seed-1" / "models" / "oracle-taught" / "adapter_config.json").is_file()
+    assert (out / "eval" / "flight" / "original.summary.json").is_file()
+    assert not (out / "seed-1" / "eval" / "flight" / "original.summary.json").exists()
+    report = (out / "report.md").read_text()
+    assert "Across 2 seeds (0, 1)" in report and "CI over seeds" in report
+    assert "update gain (round 1 − round 0)" in report
+    assert (out / "figure.png").stat().st_size > 0
+
+
+def test_a_rerun_of_repeats_redoes_nothing(tiny_scale, repeated, capsys):
+    out, saved = repeated
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*.summary.json")}
+    assert _repeat(tiny_scale.model, out) == 0
+    capsys.readouterr()
+    assert json.loads((out / "results.json").read_text())["domains"] == saved["domains"]
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.summary.json")} == stamps
+
+
+def test_seed_with_seeds_is_refused(tiny_scale, tmp_path, capsys):
+    from bayesflight.cli import main
+
+    for extra, message in ((["--seed", "0", "--seeds", "0,1"], "give --seed or --seeds"),
+                           (["--seeds", "0,0"], "must not repeat a seed")):
+        assert main(["reproduce", "--model", tiny_scale.model, "--out", str(tmp_path / "r"),
+                     "--no-progress", *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "r").exists()
+    with pytest.raises(ValueError, match="seed or seeds, not both"):
+        Reproduction(tiny_scale, tmp_path, seed=1, seeds=(0, 1))
+
+
 @pytest.mark.slow
 def test_the_smoke_scale_runs_on_the_embedded_model(tmp_path, capsys):
     """What the README's main command runs: the whole pipeline on SmolLM2-135M."""

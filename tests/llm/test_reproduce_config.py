@@ -43,6 +43,10 @@ def test_a_config_changes_only_what_it_names(tmp_path):
     ({"train": {"lr": -1}}, "train: lr"),
     ({"train": {"learning_rate_x": 1}}, "train: "),
     ({"train": {"data": "x.jsonl"}}, "set by reproduce itself"),
+    # reproduce passes its own progress (--no-progress) to every run: one setting, one place
+    ({"train": {"progress": False}}, "train.progress is set by reproduce itself; use "
+                                     "--no-progress"),
+    ({"train": {"seed": 3}}, "use --seed or --seeds"),
     ({"soft_weight": 2}, "soft_weight"),
 ])
 def test_bad_config_fields_are_named(fields, message):
@@ -95,6 +99,18 @@ def test_the_budget_sizes_training_and_keeps_the_evaluation():
     expected = sizing["expected_seconds"]
     assert sum(expected.values()) <= 30 * 60 + 1  # the plan fits the budget it was given
     assert small.eval_users <= gpu.eval_users and "max_steps" not in small.train
+
+
+def test_repeats_over_seeds_are_counted_in_the_estimate_and_the_budget():
+    from bayesflight.estimate import estimate
+
+    one, _ = plan(SCALES["gpu"], 60, PROBE)
+    three, sizing = plan(SCALES["gpu"], 60, PROBE, seeds=3)
+    assert 0 < three.train_dialogues < one.train_dialogues / 2 and sizing["seeds"] == 3
+    cpu = SCALES["cpu"]
+    assert estimate(cpu, "cpu", 2, seeds=3).seconds > 2.5 * estimate(cpu, "cpu", 2).seconds
+    with pytest.raises(ValueError, match="seeds must be a positive integer"):
+        plan(cpu, 60, PROBE, seeds=0)
 
 
 def test_a_budget_too_small_is_refused_with_the_minimum():

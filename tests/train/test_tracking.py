@@ -1,4 +1,5 @@
-"""--report-to: evaluation curves and reproduce's training runs reach TensorBoard event files;
+"""--report-to: evaluate's curves, and reproduce's training runs and evaluation curves (per
+seed and their mean), reach TensorBoard event files;
 a tracker that is not installed is refused before any work."""
 
 from __future__ import annotations
@@ -57,6 +58,39 @@ def test_reproduce_passes_report_to_to_its_training_runs(tiny, tmp_path, capsys)
     logged = tensorboard_scalars(model / "runs" / "bayesian-taught")["train/loss"]
     assert [s for s, _ in logged] == [1, 2]
     assert [v for _, v in logged] == pytest.approx(losses, rel=1e-6)
+    # ... and the evaluation curves of every model it evaluated, as evaluate sends them.
+    results = json.loads((out / "results.json").read_text())["domains"]["flight"]
+    curves = tensorboard_scalars(out / "runs" / "evaluate-flight-seed-0")
+    for name, tag in (("original", "original"), ("bayesian-taught", "bayesian-taught"),
+                      ("bayesian assistant", "bayesian-assistant")):
+        curve = curves[f"eval/flight/{tag}/heldout_accuracy"]
+        assert [v for _, v in curve] == pytest.approx(results[name]["heldout_accuracy"])
+
+
+@needs_tensorboard
+def test_reproduce_over_seeds_sends_each_seeds_curves_and_their_mean(tiny, tmp_path, capsys):
+    config = tmp_path / "scale.json"
+    config.write_text(json.dumps({"variants": ["bayesian"], "domains": ["flight"]}))
+    out = tmp_path / "reproduction"
+    assert main(["reproduce", "--scale", "smoke", "--model", tiny, "--config", str(config),
+                 "--seeds", "0,1", "--out", str(out), "--report-to", "tensorboard",
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    results = json.loads((out / "results.json").read_text())
+    for run, summaries in (("seed-0", results["per_seed"]["0"]["flight"]),
+                           ("seed-1", results["per_seed"]["1"]["flight"]),
+                           ("mean", results["domains"]["flight"])):
+        curves = tensorboard_scalars(out / "runs" / f"evaluate-flight-{run}")
+        for name, tag in (("original", "original"), ("bayesian-taught", "bayesian-taught")):
+            summary = summaries[name]
+            curve = curves[f"eval/flight/{tag}/heldout_accuracy"]
+            assert [s for s, _ in curve] == list(range(len(summary["heldout_accuracy"])))
+            assert [v for _, v in curve] == pytest.approx(summary["heldout_accuracy"])
+            assert curves[f"eval/flight/{tag}/update_gain"][0][1] == pytest.approx(
+                summary["update_gain"])
+    for seed in (0, 1):  # each seed's training run under a name of its own
+        model = out / f"seed-{seed}" / "models" / "bayesian-taught"
+        assert "train/loss" in tensorboard_scalars(model / "runs" / f"bayesian-taught-seed-{seed}")
 
 
 @pytest.mark.skipif(importlib.util.find_spec("wandb") is not None, reason="wandb is installed")

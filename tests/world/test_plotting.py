@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bayesflight.plotting import BAND_NOTE, accuracy_figure, plot_panels
+from bayesflight.plotting import BAND_NOTE, SEEDS_NOTE, accuracy_figure, plot_panels
 from matplotlib.text import Text
 
 
@@ -30,6 +30,19 @@ def test_a_single_user_run_draws_no_band_and_says_it_is_a_pipeline_check() -> No
     assert all(len(ax.collections) == 0 for ax in fig.axes)  # no 0-1 block over the lines
     assert "pipeline check with a single user" in texts(fig)
     assert BAND_NOTE in texts(fig)
+
+
+def test_a_run_over_seeds_draws_each_seed_thin_under_the_bold_mean() -> None:
+    over_seeds = MANY_USERS["bayesian"] | {
+        "heldout_accuracy_per_seed": [[0.35, 0.55, 0.75], [0.45, 0.65, 0.85]]}
+    fig = accuracy_figure({"flight": {"bayesian": over_seeds, "random": MANY_USERS["random"]}})
+    lines = fig.axes[0].get_lines()
+    assert len(lines) == 4  # the mean and two seeds, and the assistant evaluated once
+    mean, *seeds = (line for line in lines if line.get_color() == lines[0].get_color())
+    assert [list(s.get_ydata()) for s in seeds] == over_seeds["heldout_accuracy_per_seed"]
+    assert all(mean.get_linewidth() > s.get_linewidth() for s in seeds)
+    assert SEEDS_NOTE in texts(fig) and BAND_NOTE in texts(fig)
+    assert SEEDS_NOTE not in texts(accuracy_figure({"flight": MANY_USERS}))
 
 
 def test_many_users_get_their_bands_and_the_note() -> None:

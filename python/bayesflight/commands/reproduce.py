@@ -13,6 +13,7 @@ from ..fileio import write_json
 from ..llm.embedded import DEFAULT_MODEL
 from ..reproduce import SCALES, Reproduction, Scale, write_docs
 from ..scale_config import read_config, scale_from_config
+from ..seeds import parse_seeds
 from ..tracking import REPORT_TO
 from .options import add_device_argument, non_negative_int
 
@@ -42,8 +43,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                              "probe; refused when too small to mean anything (default: the "
                              "scale's own sizes)")
     parser.add_argument("--out", default=None, help="output directory (default runs/SCALE)")
-    parser.add_argument("--seed", type=non_negative_int, default=0,
-                        help="seed of every stage (default 0)")
+    parser.add_argument("--seed", type=non_negative_int, default=None,
+                        help="seed of every stage (default 0); the same as --seeds SEED")
+    parser.add_argument("--seeds", default=None, metavar="S1,S2,...",
+                        help="repeat teaching and training once per seed (e.g. 0,1,2) and report "
+                             "the mean over seeds with a t 95%% CI over seeds beside the CI over "
+                             "users. Each seed draws its teaching data and drives its training "
+                             "(data order, adapter initialisation), in OUT/seed-S; every seed is "
+                             "evaluated on the first seed's evaluation set (users, held-out "
+                             "sets), and the original model and the Bayesian assistant are "
+                             "evaluated once, so the spread is that of teaching and training. "
+                             "Not with --seed (default: --seed)")
     add_device_argument(parser)
     parser.add_argument("--docs", default=None,
                         help="also put the report and figure into this markdown file "
@@ -59,16 +69,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def _sized(scale: Scale, args: argparse.Namespace) -> tuple[Scale, dict]:
-    """The scale sized to --time-budget: measured now, or as a previous run in --out sized it
-    (so that a rerun continues the same reproduction)."""
+def _sized(scale: Scale, args: argparse.Namespace, seeds: int) -> tuple[Scale, dict]:
+    """The scale sized to --time-budget for ``seeds`` repeats: measured now, or as a previous
+    run in --out sized it (so that a rerun continues the same reproduction)."""
     from ..budget import plan, probe
 
     if not args.time_budget > 0:
         raise ValueError(f"--time-budget must be a positive number of minutes, "
                          f"got {args.time_budget:g}")
     key = {"base": json.loads(json.dumps(dataclasses.asdict(scale))),
-           "minutes": args.time_budget, "device": args.device}
+           "minutes": args.time_budget, "device": args.device,
+           **({"seeds": seeds} if seeds > 1 else {})}
     saved = Path(args.out or f"runs/{scale.name}-{args.time_budget:g}min") / "sizing.json"
     if saved.is_file():
         previous = json.loads(saved.read_text(encoding="utf-8"))
@@ -77,13 +88,23 @@ def _sized(scale: Scale, args: argparse.Namespace) -> tuple[Scale, dict]:
                             "variants": tuple(previous["scale"]["variants"])}), previous["sizing"]
     print(f"reproduce: probing {scale.model} on this device to size a "
           f"{args.time_budget:g}-minute run", file=sys.stderr, flush=True)
-    sized, sizing = plan(scale, args.time_budget, probe(scale, args.device))
+    sized, sizing = plan(scale, args.time_budget, probe(scale, args.device), seeds=seeds)
     saved.parent.mkdir(parents=True, exist_ok=True)
     write_json(saved, {"key": key, "scale": dataclasses.asdict(sized), "sizing": sizing})
     return sized, sizing
 
 
+def _seeds(args: argparse.Namespace) -> tuple[int, ...]:
+    """The seeds of --seed or --seeds (default 0); giving both is refused."""
+    if args.seed is not None and args.seeds is not None:
+        raise ValueError("give --seed or --seeds, not both (--seed S is --seeds S)")
+    if args.seeds is not None:
+        return parse_seeds(args.seeds)
+    return (0 if args.seed is None else args.seed,)
+
+
 def run(args: argparse.Namespace) -> int:
+    seeds = _seeds(args)
     scale = SCALES[args.scale]
     if args.config:
         scale = scale_from_config(scale, read_config(args.config), f"--config {args.config}")
@@ -96,13 +117,13 @@ def run(args: argparse.Namespace) -> int:
 
         kind = "cuda" if resolve_device(args.device).startswith("cuda") else "cpu"
         print(f"reproduce --scale {scale.name}: "
-              f"{check_feasible(scale, kind, force=args.force).describe()}",
+              f"{check_feasible(scale, kind, force=args.force, seeds=len(seeds)).describe()}",
               file=sys.stderr, flush=True)
     start = time.perf_counter()
     if args.time_budget is not None:
-        scale, sizing = _sized(scale, args)
+        scale, sizing = _sized(scale, args, len(seeds))
     out = Path(args.out or f"runs/{scale.name}")
-    reproduction = Reproduction(scale, out, seed=args.seed, device=args.device,
+    reproduction = Reproduction(scale, out, seeds=seeds, device=args.device,
                                 progress=not args.no_progress, sizing=sizing,
                                 report_to=args.report_to,
                                 log=lambda m: print(m, file=sys.stderr, flush=True))
