@@ -36,6 +36,9 @@ import numpy as np
 from ..fileio import check_input_file
 
 _LAST_NUMBER = re.compile(r"(\d+)\D*$")
+# The version of the encoding rules below: part of the token cache's key (tokencache.py), so
+# raise it whenever a change makes encode_dialogues give other arrays for the same input.
+ENCODING = 1
 
 
 @dataclass(frozen=True)
