@@ -190,3 +190,5 @@ def test_a_run_on_cached_tokens_trains_exactly_as_one_that_tokenised(world, tmp_
     monkeypatch.setattr(tokencache, "encode_dialogues", lambda *a, **k: 1 / 0)
     cached = _metrics(train(_config(world, "cached", data=str(own), max_steps=2)))
     assert [m["loss"] for m in cached] == [m["loss"] for m in plain]
+    # reproduce trains the hard and the soft Bayesian variants on one file: one tokenising
+    train(_config(world, "soft-cached", data=str(own), max_steps=1, target="soft"))
