@@ -72,6 +72,8 @@ def test_resume_compares_the_settings_that_change_the_result():
     assert a.differences(TrainConfig(data="d", out="o", resume=True, device="cpu")) == []
     # Paths may move; the trainer compares the data file's content instead.
     assert a.differences(TrainConfig(data="moved/d", out="moved/o")) == []
+    # The token cache only saves time: its examples equal fresh ones (test_train_tokencache).
+    assert a.differences(TrainConfig(data="d", out="o", token_cache=False)) == []
     assert a.differences(TrainConfig(data="d", out="o", lr=1e-3)) == ["lr: None != 0.001"]
 
 
@@ -117,6 +119,7 @@ def test_the_parser_is_built_from_the_dataclass_fields():
         assert f"--{field.name.replace('_', '-')}" in flags
     assert _config("--batch_size", "3").batch_size == _config("--batch-size", "3").batch_size == 3
     assert not _config("--no-progress").progress and _config("--full", "true").full
+    assert _config().token_cache and not _config("--token-cache", "false").token_cache
 
 
 def test_a_config_file_sets_fields_and_flags_override_it(tmp_path):

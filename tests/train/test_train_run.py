@@ -173,3 +173,22 @@ def test_report_to_tensorboard_writes_every_metrics_line_as_events(world):
         assert [s for s, _ in scalars[f"train/{key}"]] == [1, 2]
         np.testing.assert_allclose([v for _, v in scalars[f"train/{key}"]],
                                    [m[key] for m in metrics], rtol=1e-6)
+
+
+def test_a_run_on_cached_tokens_trains_exactly_as_one_that_tokenised(world, tmp_path,
+                                                                      monkeypatch):
+    root, model, data = world
+    own = tmp_path / "data.jsonl"  # a folder of its own, to see what the cache writes there
+    own.write_bytes(Path(data).read_bytes())
+    plain = _metrics(train(_config(world, "uncached", data=str(own), max_steps=2,
+                                   token_cache=False)))
+    assert [p.name for p in tmp_path.iterdir()] == ["data.jsonl"]
+    train(_config(world, "caching", data=str(own), max_steps=2))
+    assert len(list(tmp_path.glob(".data.jsonl.*.tokens.npz"))) == 1
+    from bayesflight.train import tokencache
+
+    monkeypatch.setattr(tokencache, "encode_dialogues", lambda *a, **k: 1 / 0)
+    cached = _metrics(train(_config(world, "cached", data=str(own), max_steps=2)))
+    assert [m["loss"] for m in cached] == [m["loss"] for m in plain]
+    # reproduce trains the hard and the soft Bayesian variants on one file: one tokenising
+    train(_config(world, "soft-cached", data=str(own), max_steps=1, target="soft"))

@@ -40,7 +40,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 # Fields that may change between a run and its resumption without changing the result. The
 # paths may: a run directory or its data can move; the trainer compares the data's content.
 RESUMABLE_CHANGES = frozenset({"resume", "progress", "checkpoint_every", "device", "out",
-                               "data", "report_to", "run_name"})
+                               "data", "report_to", "run_name", "token_cache"})
 
 
 def _arg(default: Any = MISSING, help: str = "") -> Any:
@@ -78,6 +78,10 @@ class TrainConfig:
     global_batch: int | None = _arg(None, "dialogues per optimizer step over all processes; "
                                           "sets --grad-accum")
     max_len: int = _arg(2048, "tokens per dialogue; longer dialogues keep their opening rounds")
+    token_cache: bool = _arg(True, "keep the tokenised dialogues beside --data (hidden: "
+                                   ".NAME.KEY.tokens.npz) and reuse them while the file and "
+                                   "the tokenizer with its chat template are unchanged; "
+                                   "--token-cache false tokenises afresh and writes nothing")
     warmup_ratio: float = _arg(0.1, "fraction of steps of linear warm-up before the cosine decay")
     weight_decay: float = _arg(0.0, "AdamW weight decay")
     max_grad_norm: float = _arg(1.0, "gradient clipping norm, 0 for none")

@@ -13,6 +13,11 @@ distribution with the model's, and lets the trainer report how well the answer i
 Sequences longer than ``max_len`` keep their opening: whole trailing rounds are dropped until
 the rest fits, so that the instruction and every kept answer stay in context; a dialogue
 whose first answer does not fit is dropped. Both are counted and reported.
+
+Tokenising is two steps: ``encode_dialogues`` renders and tokenises every dialogue whole (the
+slow part: chat templates are rendered in Python), and ``fit_dialogues`` applies ``max_len``
+(quick). The first depends only on the file and the tokenizer, so its result can be cached
+(``tokencache``) and serve runs of any ``max_len``.
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ import numpy as np
 from ..fileio import check_input_file
 
 _LAST_NUMBER = re.compile(r"(\d+)\D*$")
+# The version of the encoding rules below: part of the token cache's key (tokencache.py), so
+# raise it whenever a change makes encode_dialogues give other arrays for the same input.
+ENCODING = 1
 
 
 @dataclass(frozen=True)
@@ -133,37 +141,80 @@ def tokenize_dialogues(
     processes share the rendering and tokenising (0: one per CPU core for large files, none
     for small ones); the result does not depend on it.
     """
+    return fit_dialogues(encode_dialogues(records, tokenizer, need_answers, source, workers),
+                         max_len, source)
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A whole dialogue before truncation, and where each assistant turn ends in tokens."""
+
+    example: Example
+    turn_end: np.ndarray  # (T,) token count through each assistant turn (template included)
+
+
+@dataclass(frozen=True)
+class Encodings:
+    """Every line of a file tokenised whole, before ``max_len``: the costly part of
+    tokenising, which depends only on the file and the tokenizer (so it can be cached), and
+    from which ``fit_dialogues`` makes the examples of any ``max_len`` quickly."""
+
+    dialogues: list[Encoded | None]  # one per line; None for a line without an assistant turn
+    option_ids: np.ndarray | None  # (K,) token ids of "1".."K"; None without option_probs
+
+
+def encode_dialogues(
+    records: list[dict[str, Any]],
+    tokenizer: Any,
+    need_answers: bool = False,
+    source: str = "data",
+    workers: int = 0,
+) -> Encodings:
+    """Render and tokenise every record whole (``tokenize_dialogues`` without max_len)."""
     if not getattr(tokenizer, "is_fast", False):
         raise TypeError("tokenizer must be a fast (Rust) tokenizer: labels need offset mappings")
     if not getattr(tokenizer, "chat_template", None):
         raise ValueError("the tokenizer has no chat template; cannot render dialogues")
     require_answers(records, need_answers, source)
     with_probs = "option_probs" in records[0]
-    data = TokenizedData(examples=[], option_ids=None, n_lines=len(records))
-    for i, encoded in enumerate(_encode_all(records, tokenizer, with_probs, source, workers)):
+    dialogues: list[Encoded | None] = []
+    option_ids = None
+    for i, item in enumerate(_encode_all(records, tokenizer, with_probs, source, workers)):
+        if item is not None and with_probs and option_ids is None:
+            option_ids = _option_ids(tokenizer, *item[1], f"{source} line {i + 1}")
+        dialogues.append(None if item is None else item[0])
+    if all(d is None for d in dialogues):
+        raise ValueError(f"{source}: no line has an assistant turn; nothing to train on")
+    return Encodings(dialogues, option_ids)
+
+
+def fit_dialogues(encodings: Encodings, max_len: int, source: str = "data") -> TokenizedData:
+    """The examples of ``encodings`` cut to ``max_len`` (whole trailing rounds dropped), the
+    answers checked against the option ids, and warnings about what was cut."""
+    data = TokenizedData(examples=[], option_ids=encodings.option_ids,
+                         n_lines=len(encodings.dialogues))
+    for i, encoded in enumerate(encodings.dialogues):
         if encoded is None:
             data.n_skipped += 1
             continue
-        where = f"{source} line {i + 1}"
-        if with_probs and data.option_ids is None:
-            data.option_ids = _option_ids(tokenizer, *encoded.context, where)
         kept = _truncate(encoded, max_len, data)
         if kept is not None:
             if data.option_ids is not None:
-                _check_answers(kept, data.option_ids, where)
+                _check_answers(kept, data.option_ids, f"{source} line {i + 1}")
             data.examples.append(kept)
-    if data.n_skipped == data.n_lines:
-        raise ValueError(f"{source}: no line has an assistant turn; nothing to train on")
     _report(data, max_len, source)
     return data
 
 
 _PER_WORKER = 512  # fewest dialogues worth a worker process
+# An encoded dialogue and its context for the option ids: (text before the first answer
+# number, K), or ("", 0) without option_probs.
+_Item = tuple[Encoded, tuple[str, int]]
 _worker_state: tuple[Any, bool, str] | None = None  # (tokenizer, with_probs, source) in workers
 
 
 def _encode_all(records: list[dict[str, Any]], tokenizer: Any, with_probs: bool, source: str,
-                workers: int) -> list[_Encoded | None]:
+                workers: int) -> list[_Item | None]:
     """``_encode`` of every record (None for one without an assistant turn), in order; in
     forked worker processes when there are enough records (rendering chat templates is
     pure Python: one core renders about 400 dialogues a second)."""
@@ -183,7 +234,7 @@ def _encode_all(records: list[dict[str, Any]], tokenizer: Any, with_probs: bool,
         _worker_state = None
 
 
-def _encode_piece(piece: tuple[int, list[dict[str, Any]]]) -> list[_Encoded | None]:
+def _encode_piece(piece: tuple[int, list[dict[str, Any]]]) -> list[_Item | None]:
     assert _worker_state is not None
     tokenizer, with_probs, source = _worker_state
     start, records = piece
@@ -192,19 +243,10 @@ def _encode_piece(piece: tuple[int, list[dict[str, Any]]]) -> list[_Encoded | No
 
 
 def _encode_or_skip(tokenizer: Any, with_probs: bool, source: str, index: int,
-                    record: dict[str, Any]) -> _Encoded | None:
+                    record: dict[str, Any]) -> _Item | None:
     if not any(m["role"] == "assistant" for m in record["messages"]):
         return None
     return _encode(record, tokenizer, with_probs, f"{source} line {index + 1}")
-
-
-@dataclass(frozen=True)
-class _Encoded:
-    """A whole dialogue before truncation, and where each assistant turn ends in tokens."""
-
-    example: Example
-    turn_end: np.ndarray  # (T,) token count through each assistant turn (template included)
-    context: tuple[str, int]  # (text before the first answer number, K) for option ids
 
 
 def _render(tokenizer: Any, messages: list[dict[str, str]], generation: bool = False) -> str:
@@ -212,7 +254,7 @@ def _render(tokenizer: Any, messages: list[dict[str, str]], generation: bool = F
                                          add_generation_prompt=generation)
 
 
-def _encode(record: dict[str, Any], tokenizer: Any, with_probs: bool, where: str) -> _Encoded:
+def _encode(record: dict[str, Any], tokenizer: Any, with_probs: bool, where: str) -> _Item:
     messages = record["messages"]
     full = _render(tokenizer, messages)
     spans, ends, digits, answers = [], [], [], []
@@ -251,7 +293,7 @@ def _encode(record: dict[str, Any], tokenizer: Any, with_probs: bool, where: str
                           dtype=np.int64)
     example = Example(ids, labelled, answer_pos, np.array(answers, dtype=np.int64), probs)
     context = (full[:digits[0][0]], k) if with_probs else ("", 0)
-    return _Encoded(example, turn_end, context)
+    return Encoded(example, turn_end), context
 
 
 def _single_token(offsets: np.ndarray, start: int, end: int, where: str) -> int:
@@ -285,7 +327,7 @@ def _check_answers(example: Example, option_ids: np.ndarray, where: str) -> None
                          f"dialogue's")
 
 
-def _truncate(encoded: _Encoded, max_len: int, data: TokenizedData) -> Example | None:
+def _truncate(encoded: Encoded, max_len: int, data: TokenizedData) -> Example | None:
     """The dialogue through its last assistant turn that ends within ``max_len`` tokens."""
     ex, ends = encoded.example, encoded.turn_end
     n_turns = int(np.sum(ends <= max_len))

@@ -32,9 +32,10 @@ from ..tracking import check_available, open_tracker, training_values
 from . import checkpoint, distributed, modeling, parallel
 from .batching import Batch, collate, epoch_batches, micro_batches
 from .config import TrainConfig
-from .data import TokenizedData, read_dialogues, require_answers, tokenize_dialogues
+from .data import TokenizedData, read_dialogues, require_answers
 from .losses import Terms, loss_terms, objective
 from .template import TEMPLATE_FILE
+from .tokencache import tokenize_file
 
 CONFIG_FILE = "train_config.json"
 DATA_FILE = "train_data.json"  # the SHA-256 of the data the run trains on
@@ -111,8 +112,8 @@ def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
     with warnings.catch_warnings():
         if not dist.is_main:
             warnings.simplefilter("ignore")
-        data = tokenize_dialogues(
-            records, tokenizer, config.max_len, need_answers=need_answers, source=config.data)
+        data = tokenize_file(records, tokenizer, config.data, config.max_len, need_answers,
+                             cache=config.token_cache, write=dist.is_main)
     model = modeling.prepare(model, config)
     model.train()
     net = parallel.wrap(model, config, dist)
