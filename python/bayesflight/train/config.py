@@ -86,8 +86,8 @@ class TrainConfig:
                                        "consecutive lines with one value of this key (e.g. "
                                        "domain), in file order; dialogues are shuffled within "
                                        "a stage only, every epoch goes through the stages in "
-                                       "order, and one learning-rate schedule spans the run "
-                                       "(default: none, the whole file shuffled together)")
+                                       "order, and one learning-rate schedule spans the run; "
+                                       "unset, the whole file is shuffled together")
     target: Target = _arg("hard", "hard: cross-entropy on the teacher's text (the paper); soft: "
                                   "KL from the teacher's option distribution to the model's")
     soft_weight: float = _arg(1.0, "with --target soft: weight of the KL term; 1 - weight goes "
