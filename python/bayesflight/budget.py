@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from .reproduce import MODE_OF, TEACHER_OF, Scale
+from .reproduce import Scale
+from .variants import VARIANTS, mode
 
 MARGIN = 0.15  # of the budget kept free for what the probe cannot see
 EVAL_SHARE = 0.4  # the most of the budget the evaluation may take
@@ -71,7 +72,7 @@ def plan(scale: Scale, minutes: float, probe: Probe,
         per_question = 1.0 / probe.eval_questions_per_s
         q = questions(dataclasses.replace(scale, eval_users=users))
         return sum(len(scale.domains) * (probe.load_seconds + q * per_question
-                                         * (BELIEF_SLOWDOWN if MODE_OF.get(m) == "belief" else 1))
+                                         * (BELIEF_SLOWDOWN if mode(m) == "belief" else 1))
                    for m in models)
 
     users = scale.eval_users
@@ -138,7 +139,7 @@ def probe(scale: Scale, device: str = "auto", steps: int = 3) -> Probe:
     where = next(model.parameters()).device
     config = TrainConfig(data="-", out="-", **scale.train)
     batch = config.batch_size
-    statements = any(TEACHER_OF[v] == "bayesian-statements" for v in scale.variants)
+    statements = any(VARIANTS[v].teaching.statements for v in scale.variants)
     teaching = TeachingConfig("bayesian", FLIGHT, batch * (steps + 1), seed=12345,
                               n_rounds=scale.train_rounds, statements=statements)
     records = [json.loads(line) for chunk in generate(teaching) for line in render(chunk, teaching)]

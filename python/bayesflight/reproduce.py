@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import re
 import shutil
 import time
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .assistants import make_assistant
-from .domains import FLIGHT, get_domain
+from .domains import get_domain
 from .evalset import EvalSet, make_eval_set
 from .fileio import atomic_open, write_json
 from .llm.embedded import DEFAULT_MODEL
@@ -39,9 +40,10 @@ from .plotting import plot_panels
 from .protocol import run_assistant
 from .seeds import across_seeds, check_seeds, format_seeds_table
 from .teacher import TeachingConfig
-from .teacher_jsonl import write_dialogues
+from .teacher_jsonl import write_parts
 from .tracking import check_available, report_evaluation
 from .transcript import Transcript
+from .variants import ORIGINAL, VARIANTS, Teaching, Variant, label, mode
 
 
 @dataclass(frozen=True)
@@ -91,19 +93,6 @@ SCALES: dict[str, Scale] = {
     ),
 }
 
-# variant -> the teaching data it trains on; data -> (teacher, belief statements)
-TEACHER_OF = {"bayesian": "bayesian", "oracle": "oracle", "bayesian-soft": "bayesian",
-              "bayesian-statements": "bayesian-statements"}
-DATA = {"bayesian": ("bayesian", False), "oracle": ("oracle", False),
-        "bayesian-statements": ("bayesian", True)}
-TARGET_OF = {"bayesian": "hard", "oracle": "hard", "bayesian-soft": "soft",
-             "bayesian-statements": "hard"}
-MODE_OF = {"bayesian-statements": "belief"}  # evaluation mode; "score" for the others
-LABELS = {"original": "original", "bayesian": "bayesian-taught", "oracle": "oracle-taught",
-          "bayesian-soft": "bayesian-taught (soft)",
-          "bayesian-statements": "bayesian-taught (statements)"}
-VARIANTS = tuple(TEACHER_OF)
-
 
 @dataclass
 class Reproduction:
@@ -131,6 +120,13 @@ class Reproduction:
                              f"{','.join(map(str, self.seeds))})")
         self.seeds = check_seeds(self.seeds or (0 if self.seed is None else self.seed,))
         self.seed = self.seeds[0]
+        for teaching in self.teachings:
+            teaching.shares(self.scale.train_dialogues)  # ValueError for an empty part
+
+    @property
+    def teachings(self) -> list[Teaching]:
+        """The teaching data files the scale's variants train on, each once, by name."""
+        return sorted({VARIANTS[v].teaching for v in self.scale.variants}, key=lambda t: t.name)
 
     @property
     def several(self) -> bool:
@@ -142,8 +138,12 @@ class Reproduction:
         for a single seed (the layout of a run without repeats)."""
         return self.out / f"seed-{seed}" if self.several else self.out
 
-    def data_path(self, teacher: str, seed: int | None = None) -> Path:
-        return self.seed_dir(self._seed(seed)) / "data" / f"{teacher}.jsonl"
+    def data_path(self, teaching: str, seed: int | None = None) -> Path:
+        return self.seed_dir(self._seed(seed)) / "data" / f"{teaching}.jsonl"
+
+    def parts_path(self, teaching: str, seed: int | None = None) -> Path:
+        """What a teaching over several domains holds: its parts, in file order."""
+        return self.seed_dir(self._seed(seed)) / "data" / f"{teaching}.parts.json"
 
     def model_dir(self, variant: str, seed: int | None = None) -> Path:
         """``models/bayesian-taught`` etc.: never the name of a reference assistant, so that
@@ -179,23 +179,35 @@ class Reproduction:
         write_json(self.seconds_path, seconds)
 
     def generate(self) -> None:
-        """Stage 1: per seed, one teaching file per teacher from that seed (the same users and
-        sets for every teacher), avoiding the evaluation's held-out sets."""
+        """Stage 1: per seed, one file per teaching from that seed (the same users and sets
+        for every teacher of a domain), each part avoiding the held-out sets of its domain's
+        evaluation set. A teaching over several domains also records its parts beside it."""
         for seed in self.seeds:
-            for data in sorted({TEACHER_OF[v] for v in self.scale.variants}):
-                path = self.data_path(data, seed)
-                if path.exists():
+            for teaching in self.teachings:
+                path, parts = self.data_path(teaching.name, seed), self.parts_path(teaching.name,
+                                                                                   seed)
+                several = len(teaching.domains) > 1
+                if path.exists() and (parts.exists() or not several):
                     continue
                 path.parent.mkdir(parents=True, exist_ok=True)
-                teacher, statements = DATA[data]
-                config = TeachingConfig(teacher=teacher, domain=FLIGHT, statements=statements,
-                                        n_dialogues=self.scale.train_dialogues, seed=seed,
-                                        n_rounds=self.scale.train_rounds,
-                                        users="train", heldout_seed=self.seed,
-                                        n_heldout=max(self.scale.eval_heldout, 100))
+                configs = [self._teaching_config(teaching, domain, n, seed) for domain, n in
+                           zip(teaching.domains, teaching.shares(self.scale.train_dialogues),
+                               strict=True)]
                 with self._timed("generate"):
-                    write_dialogues(path, config)
+                    written = write_parts(path, configs)
+                if several:
+                    write_json(parts, describe_parts(teaching, configs, written))
                 self.log(f"reproduce: wrote {path}")
+
+    def _teaching_config(self, teaching: Teaching, domain: str, n_dialogues: int,
+                         seed: int) -> TeachingConfig:
+        """``n_dialogues`` of ``teaching`` on ``domain`` from ``seed``: training users, rounds
+        that avoid the held-out sets of that domain's evaluation (the first seed's)."""
+        return TeachingConfig(teacher=teaching.teacher, domain=get_domain(domain),
+                              statements=teaching.statements, n_dialogues=n_dialogues,
+                              seed=seed, n_rounds=self.scale.train_rounds, users="train",
+                              heldout_seed=self.seed,
+                              n_heldout=max(self.scale.eval_heldout, 100))
 
     def train(self) -> None:
         """Stage 2: per seed, fine-tune the model on each teacher's dialogues of that seed,
@@ -203,21 +215,40 @@ class Reproduction:
         from .train import TrainConfig, train
 
         for seed in self.seeds:
-            for variant in self.scale.variants:
-                out = self.model_dir(variant, seed)
+            for name in self.scale.variants:
+                variant, out = VARIANTS[name], self.model_dir(name, seed)
                 config = TrainConfig(
-                    data=str(self.data_path(TEACHER_OF[variant], seed)), out=str(out),
-                    model=self.scale.model, seed=seed, target=TARGET_OF[variant],
+                    data=str(self.data_path(variant.teaching.name, seed)), out=str(out),
+                    model=self.scale.model, seed=seed, target=variant.target,
                     soft_weight=self.scale.soft_weight, device=self.device,
                     progress=self.progress, report_to=self.report_to,
                     run_name=f"{out.name}-seed-{seed}" if self.several else None,
-                    resume=(out / "train_config.json").is_file(), **self.scale.train)
-                self.log(f"reproduce: training {self._label(variant, seed)}")
+                    resume=(out / "train_config.json").is_file(),
+                    **self.train_settings(variant))
+                self.log(f"reproduce: training {self._label(name, seed)}")
                 with self._timed("train"):
                     train(config)
 
+    def train_settings(self, variant: Variant) -> dict[str, Any]:
+        """The scale's TrainConfig settings for ``variant``: a curriculum (``stage_key``) also
+        gets ``max_steps``, the steps of an unstaged run on as many dialogues, because each of
+        its stages ends on a short batch of its own; so every variant takes the same number of
+        optimizer steps under the same schedule (the last stage loses the few steps its
+        stages' short batches would add)."""
+        from .train import TrainConfig
+
+        settings = {**self.scale.train}
+        if variant.stage_key is not None:
+            settings["stage_key"] = variant.stage_key
+            if not settings.get("max_steps"):
+                shape = TrainConfig(data="-", out="-", **self.scale.train)
+                per_step = shape.batch_size * shape.accumulation(1)
+                settings["max_steps"] = shape.epochs * math.ceil(
+                    self.scale.train_dialogues / per_step)
+        return settings
+
     def _label(self, key: str, seed: int | None) -> str:
-        return LABELS[key] if seed is None or not self.several else f"{LABELS[key]} (seed {seed})"
+        return label(key) if seed is None or not self.several else f"{label(key)} (seed {seed})"
 
     def evalset(self, domain: str) -> EvalSet:
         return make_eval_set(get_domain(domain), seed=self.seed, n_users=self.scale.eval_users,
@@ -239,17 +270,17 @@ class Reproduction:
             bayesian = run_assistant(make_assistant("bayesian", evalset.domain), evalset,
                                      progress=False)
             once = {"bayesian assistant": summarise(bayesian, evalset, bayesian),
-                    LABELS["original"]: self._evaluated(evalset, bayesian, "original", None)}
+                    label(ORIGINAL): self._evaluated(evalset, bayesian, ORIGINAL, None)}
             taught = {seed: {v: self._evaluated(evalset, bayesian, v, seed)
                              for v in self.scale.variants} for seed in self.seeds}
             for seed in self.seeds:
                 self.per_seed[seed][domain] = {
-                    **once, **{LABELS[v]: s for v, s in taught[seed].items()}}
+                    **once, **{label(v): s for v, s in taught[seed].items()}}
             if not self.several:
                 results[domain] = self.per_seed[self.seed][domain]
                 continue
             results[domain] = {**once, **{
-                LABELS[v]: across_seeds([taught[seed][v] for seed in self.seeds],
+                label(v): across_seeds([taught[seed][v] for seed in self.seeds],
                                         [self._per_user(evalset, v, seed) for seed in self.seeds])
                 for v in self.scale.variants}}
         return results
@@ -269,7 +300,7 @@ class Reproduction:
                 run = evaluate_llm(
                     evalset, path.parent, key, self.scale.model, adapter=adapter, resume=True,
                     device=self.device, batch_size=self.scale.eval_batch_size,
-                    progress=self.progress, mode=MODE_OF.get(key, "score"))
+                    progress=self.progress, mode=mode(key))
             write_json(path, summarise(run.transcript, evalset, bayesian))
         return json.loads(path.read_text(encoding="utf-8"))
 
@@ -354,6 +385,21 @@ class Reproduction:
             if self.sizing:
                 handle.write(format_sizing(self.sizing))
         self.log(f"reproduce: wrote {self.out / 'report.md'} and {self.out / 'figure.png'}")
+
+
+def describe_parts(teaching: Teaching, configs: list[TeachingConfig],
+                   written: list[Any]) -> dict[str, Any]:
+    """What a teaching file over several domains holds: per part, in file order, its domain,
+    its dialogues, its 1-based first and last lines and the rounds redrawn to avoid held-out
+    sets (``written``: ``teacher_jsonl.write_parts``'s summaries)."""
+    parts, line = [], 1
+    for config, summary in zip(configs, written, strict=True):
+        parts.append({"domain": config.domain.name, "dialogues": config.n_dialogues,
+                      "first_line": line, "last_line": line + config.n_dialogues - 1,
+                      "redrawn": summary.n_redrawn})
+        line += config.n_dialogues
+    return {"teaching": teaching.name, "teacher": teaching.teacher,
+            "statements": teaching.statements, "parts": parts}
 
 
 def tag_name(name: str) -> str:

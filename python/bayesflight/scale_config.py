@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from .domains import get_domain
-from .reproduce import VARIANTS, Scale
+from .reproduce import Scale
+from .variants import VARIANTS
 
 # TrainConfig fields that reproduce sets for every run it starts, and how to set them instead.
 RESERVED = {"data": "", "out": "", "target": "", "resume": "",

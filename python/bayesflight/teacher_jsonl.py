@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -189,12 +190,22 @@ class GenerationSummary:
 
 def write_dialogues(path: str | os.PathLike, config: TeachingConfig) -> GenerationSummary:
     """Generate the dialogues of ``config`` and write them to ``path`` atomically, as JSONL."""
-    redrawn = 0
+    return write_parts(path, [config])[0]
+
+
+def write_parts(path: str | os.PathLike,
+                configs: Sequence[TeachingConfig]) -> list[GenerationSummary]:
+    """The dialogues of each config in turn, one after the other in one JSONL file written
+    atomically (a mixture of domains, say); one summary per config, in order."""
+    summaries = []
     with atomic_open(path, "wb") as handle:
-        for chunk in generate(config):
-            lines = render(chunk, config)
-            for i in range(0, len(lines), _WRITE_LINES):
-                text = "\n".join(lines[i:i + _WRITE_LINES]) + "\n"
-                handle.write(text.encode("ascii"))  # JSON-escaped: ASCII only
-            redrawn += chunk.n_redrawn
-    return GenerationSummary(os.fspath(path), config.n_dialogues, redrawn)
+        for config in configs:
+            redrawn = 0
+            for chunk in generate(config):
+                lines = render(chunk, config)
+                for i in range(0, len(lines), _WRITE_LINES):
+                    text = "\n".join(lines[i:i + _WRITE_LINES]) + "\n"
+                    handle.write(text.encode("ascii"))  # JSON-escaped: ASCII only
+                redrawn += chunk.n_redrawn
+            summaries.append(GenerationSummary(os.fspath(path), config.n_dialogues, redrawn))
+    return summaries

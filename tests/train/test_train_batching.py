@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from bayesflight.train.batching import collate, epoch_batches, micro_batches
+from bayesflight.train.batching import collate, epoch_batches, micro_batches, staged_batches
 from bayesflight.train.data import tokenize_dialogues
 from tiny_models import make_tokenizer
 from train_dialogues import bayesian_records
@@ -25,6 +25,33 @@ def test_every_example_once_per_epoch_in_a_seeded_order():
     epoch1 = epoch_batches(lengths, 8, seed=1, epoch=1)
     assert not all(np.array_equal(a, b) for a, b in zip(epoch0, epoch1, strict=True))
     assert len(epoch_batches(lengths, 8, seed=1, epoch=0, min_size=4)) == 25
+
+
+def test_without_stages_the_batches_are_exactly_an_unstaged_epoch():
+    lengths = np.random.default_rng(2).integers(100, 1000, size=61)
+    for epoch in (0, 1):
+        plain = epoch_batches(lengths, 4, seed=5, epoch=epoch, min_size=2)
+        staged = staged_batches(lengths, None, 4, seed=5, epoch=epoch, min_size=2)
+        assert len(plain) == len(staged)
+        assert all(np.array_equal(a, b) for a, b in zip(plain, staged, strict=True))
+
+
+def test_stages_come_in_order_each_shuffled_within_itself():
+    lengths = np.random.default_rng(3).integers(100, 1000, size=50)
+    stages = [np.arange(0, 13), np.arange(13, 30), np.arange(30, 50)]  # 13, 17, 20 examples
+    stage_of = np.repeat([0, 1, 2], [13, 17, 20])
+    for epoch in (0, 1):  # every epoch goes through the stages in order
+        batches = staged_batches(lengths, stages, 4, seed=1, epoch=epoch)
+        order = [int(stage_of[b[0]]) for b in batches]
+        assert order == [0] * 4 + [1] * 5 + [2] * 5  # each stage's own short last batch
+        assert all(len(set(stage_of[b])) == 1 for b in batches)  # no batch mixes stages
+        np.testing.assert_array_equal(np.sort(np.concatenate(batches)), np.arange(50))
+    again = staged_batches(lengths, stages, 4, seed=1, epoch=0)
+    assert all(np.array_equal(a, b) for a, b in zip(again, staged_batches(
+        lengths, stages, 4, seed=1, epoch=0), strict=True))
+    first = staged_batches(lengths, stages, 4, seed=1, epoch=0)[:4]
+    assert not all(np.array_equal(a, b) for a, b in zip(
+        first, staged_batches(lengths, stages, 4, seed=2, epoch=0)[:4], strict=True))
 
 
 def test_length_grouping_keeps_padding_under_ten_percent():

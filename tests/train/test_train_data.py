@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from bayesflight import chat
 from bayesflight.domains import HOTEL
-from bayesflight.train.data import read_dialogues, tokenize_dialogues
+from bayesflight.train.data import read_dialogues, record_stages, tokenize_dialogues
 from tiny_models import CHATML_TEMPLATE, make_tokenizer
 from train_dialogues import bayesian_records, write_jsonl
 
@@ -139,6 +139,25 @@ def test_missing_empty_and_mixed_files_are_refused(tmp_path):
     del records[1]["option_probs"]
     with pytest.raises(ValueError, match="some lines have option_probs and some do not"):
         read_dialogues(write_jsonl(tmp_path / "mixed.jsonl", records))
+
+
+def test_stages_are_the_runs_of_one_key_in_file_order():
+    records = [{"domain": d} for d in ["flight-2"] * 2 + ["flight-3"] * 3 + ["flight"]]
+    names, numbers = record_stages(records, "domain", "d.jsonl")
+    assert names == ("flight-2", "flight-3", "flight")
+    np.testing.assert_array_equal(numbers, [0, 0, 1, 1, 1, 2])
+    with pytest.raises(ValueError, match=r"d.jsonl line 4: .*'flight-2' must be consecutive"):
+        record_stages(records[:3] + records[:1], "domain", "d.jsonl")
+    with pytest.raises(ValueError, match=r"d.jsonl line 1: stage_key 'part' needs a string"):
+        record_stages(records, "part", "d.jsonl")
+
+
+def test_each_example_knows_its_line_when_lines_are_skipped(tokenizer):
+    records = bayesian_records(3, seed=1, rounds=(1,))
+    records.insert(1, {"messages": records[0]["messages"][:1], "option_probs": []})
+    with pytest.warns(UserWarning, match="skipped 1 of 4 lines"):
+        data = tokenize_dialogues(records, tokenizer, 4096)
+    assert data.record_index == [0, 2, 3]
 
 
 def test_worker_processes_give_the_same_examples_and_errors(tokenizer):

@@ -111,3 +111,37 @@ def test_resume_after_kill_9_ends_with_the_uninterrupted_weights(world, where, n
         logged = tensorboard_scalars(out / "runs" / out.name)["train/loss"]
         assert [s for s, _ in logged] == list(steps)
         assert [v for _, v in logged] == pytest.approx(losses, rel=1e-6)
+
+
+def test_a_resumed_curriculum_sees_the_batches_of_an_uninterrupted_one(tmp_path):
+    from bayesflight.domains import get_domain
+
+    model = make_tiny_model(tmp_path / "model")
+    records = [{**r, "domain": name}
+               for name, seed in (("flight-2", 1), ("flight", 2))
+               for r in bayesian_records(8, seed=seed, rounds=(1, 2), domain=get_domain(name))]
+    data = write_jsonl(tmp_path / "staged.jsonl", records)
+    settings = {"data": str(data), "model": str(model), "lora_r": 4, "lora_alpha": 8.0,
+                "batch_size": 2, "grad_accum": 2, "epochs": 2, "lr": 5e-3,
+                "checkpoint_every": 3, "progress": False, "stage_key": "domain"}
+    reference = train(TrainConfig(out=str(tmp_path / "reference"), **settings))
+    stages = [json.loads(line)["stage"]
+              for line in (reference / "metrics.jsonl").read_text().splitlines()]
+    assert stages == ["flight-2", "flight-2", "flight", "flight"] * 2  # each epoch in order
+    summary = json.loads((reference / "train_summary.json").read_text())
+    assert summary["stages"] == [{"name": "flight-2", "dialogues": 8},
+                                 {"name": "flight", "dialogues": 8}]
+
+    out = tmp_path / "killed"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    child = subprocess.run([sys.executable, "-c", CHILD, json.dumps({**settings, "out": str(out)}),
+                            "step", "6"], env=env, capture_output=True, text=True, timeout=300)
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    assert [p.name for p in checkpoints(out)] == ["step-00000003"]
+    train(TrainConfig(**{**settings, "out": str(out), "resume": True}))
+    resumed = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["stage"] for r in resumed] == stages
+    assert [r["loss"] for r in resumed] == pytest.approx(
+        [loss for _, loss in _losses(reference)], rel=1e-5)
+    for name, tensor in _weights(reference).items():
+        torch.testing.assert_close(_weights(out)[name], tensor, rtol=1e-5, atol=1e-7)

@@ -15,18 +15,21 @@ from ..reproduce import SCALES, Reproduction, Scale, write_docs
 from ..scale_config import read_config, scale_from_config
 from ..seeds import parse_seeds
 from ..tracking import REPORT_TO
+from ..variants import VARIANTS, Variant
 from .options import add_device_argument, non_negative_int
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     scales = "; ".join(f"{s.name}: {s.description}" for s in SCALES.values())
+    variants = "; ".join(f"{v.name} ({_describe(v)})" for v in VARIANTS.values())
     parser = sub.add_parser(
         "reproduce", help="teach, fine-tune and evaluate: the paper's experiment end to end",
         description="Generate Bayesian and oracle teaching data, fine-tune the embedded model on "
                     "each (and a soft-target Bayesian run), evaluate the original and taught "
                     "models beside the Bayesian assistant on flights and hotels, and write "
                     "OUT/results.json, OUT/report.md and OUT/figure.png. A rerun skips "
-                    f"finished stages and continues killed ones. Scales: {scales}.")
+                    f"finished stages and continues killed ones. Scales: {scales}. Variants "
+                    f"(a config's variants field): {variants}.")
     parser.add_argument("--scale", choices=sorted(SCALES), default="smoke",
                         help="how big a run (default smoke); --config changes its fields")
     parser.add_argument("--model", default=None, metavar="NAME_OR_DIR",
@@ -67,6 +70,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help="send each training run's metrics to an experiment tracker "
                              "(tensorboard: event files in OUT/models/*/runs; default none)")
     parser.set_defaults(run=run)
+
+
+def _describe(variant: Variant) -> str:
+    """A variant in a few words for --help: its teaching, target, mode and order."""
+    teaching = variant.teaching
+    words = [f"{teaching.teacher} teacher" + (" stating its belief" if teaching.statements
+                                              else ""),
+             "on " + ", ".join(teaching.domains)
+             + (" in turn" if variant.stage_key else " mixed" if len(teaching.domains) > 1
+                else "")]
+    if variant.target != "hard":
+        words.append(f"{variant.target} target")
+    if variant.mode != "score":
+        words.append(f"{variant.mode} evaluation")
+    return ", ".join(words)
 
 
 def _sized(scale: Scale, args: argparse.Namespace, seeds: int) -> tuple[Scale, dict]:

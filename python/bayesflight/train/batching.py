@@ -6,6 +6,10 @@ similar length share a global batch, so that padding stays small; each process t
 contiguous share of its global batch (sorted by length) and cuts it into micro-batches.
 The loss of a step is a mean over the whole global batch, however it is split, so one process
 with batch 2B and two processes with batch B compute the same thing.
+
+With stages (a curriculum, ``TrainConfig.stage_key``), an epoch is each stage's own epoch in
+stage order: the examples of a stage are batched and shuffled among themselves only, so no
+batch mixes two stages, and stage 2 starts once every batch of stage 1 is done.
 """
 
 from __future__ import annotations
@@ -22,14 +26,16 @@ MEGA_BATCHES = 32  # global batches sorted together: shuffled enough, padded lit
 
 
 def epoch_batches(lengths: np.ndarray, size: int, seed: int, epoch: int,
-                  min_size: int = 1) -> list[np.ndarray]:
+                  min_size: int = 1, stage: int | None = None) -> list[np.ndarray]:
     """Example indices of each optimizer step of ``epoch``, grouped by length.
 
     lengths (N,) token counts; ``size`` examples per global batch. Examples are shuffled,
     sorted by length within blocks of MEGA_BATCHES batches, cut into batches, and the batches
     shuffled. The one batch that may come out short is dropped if under ``min_size``.
+    ``stage`` (a curriculum stage's number) gives the stage its own random stream; None is
+    the stream of an unstaged run.
     """
-    rng = np.random.default_rng([seed, epoch])
+    rng = np.random.default_rng([seed, epoch] if stage is None else [seed, epoch, stage])
     order = rng.permutation(len(lengths))
     batches = []
     for start in range(0, len(order), size * MEGA_BATCHES):
@@ -38,6 +44,24 @@ def epoch_batches(lengths: np.ndarray, size: int, seed: int, epoch: int,
         batches += [block[i:i + size] for i in range(0, len(block), size)]
     batches = [b for b in batches if len(b) >= min_size]
     return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def staged_batches(lengths: np.ndarray, stages: Sequence[np.ndarray] | None, size: int,
+                   seed: int, epoch: int, min_size: int = 1) -> list[np.ndarray]:
+    """``epoch_batches`` of every stage in order, as indices into ``lengths``.
+
+    ``stages`` holds each stage's example indices (in stage order); None: no stages, exactly
+    ``epoch_batches(lengths, size, seed, epoch, min_size)``. Each stage is an epoch of its own
+    (its own shuffle, its own short last batch), so a batch never mixes stages.
+    """
+    if stages is None:
+        return epoch_batches(lengths, size, seed, epoch, min_size)
+    batches: list[np.ndarray] = []
+    for number, members in enumerate(stages):
+        members = np.asarray(members, dtype=np.int64)
+        batches += [members[b] for b in epoch_batches(lengths[members], size, seed, epoch,
+                                                      min_size, stage=number)]
+    return batches
 
 
 def micro_batches(batch: np.ndarray, lengths: np.ndarray, world_size: int, rank: int,

@@ -86,6 +86,12 @@ class TrainConfig:
     weight_decay: float = _arg(0.0, "AdamW weight decay")
     max_grad_norm: float = _arg(1.0, "gradient clipping norm, 0 for none")
     seed: int = _arg(0, "seed of data order and initialisation")
+    stage_key: str | None = _arg(None, "a curriculum: train the data in stages, the runs of "
+                                       "consecutive lines with one value of this key (e.g. "
+                                       "domain), in file order; dialogues are shuffled within "
+                                       "a stage only, every epoch goes through the stages in "
+                                       "order, and one learning-rate schedule spans the run; "
+                                       "unset, the whole file is shuffled together")
     target: Target = _arg("hard", "hard: cross-entropy on the teacher's text (the paper); soft: "
                                   "KL from the teacher's option distribution to the model's")
     soft_weight: float = _arg(1.0, "with --target soft: weight of the KL term; 1 - weight goes "
@@ -119,6 +125,10 @@ class TrainConfig:
         _in_range(self, "soft_weight", 0.0, 1.0)
         if self.weight_decay < 0 or self.max_grad_norm < 0 or self.checkpoint_every < 0:
             raise ValueError("weight_decay, max_grad_norm and checkpoint_every must be >= 0")
+        if self.stage_key is not None and not (isinstance(self.stage_key, str)
+                                               and self.stage_key):
+            raise ValueError(f"stage_key must be a non-empty string (a key of the data's "
+                             f"lines) or None, got {self.stage_key!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
         for name, allowed in (("target", TARGETS), ("loss_tokens", LOSS_TOKENS),

@@ -61,6 +61,7 @@ class TokenizedData:
 
     examples: list[Example]
     option_ids: np.ndarray | None  # (K,) token ids of "1".."K"; None without option_probs
+    record_index: list[int] = field(default_factory=list)  # each example's index in records
     n_lines: int = 0
     n_skipped: int = 0  # lines without an assistant turn
     n_truncated: int = 0  # dialogues that lost trailing rounds to max_len
@@ -116,6 +117,30 @@ def _check_record(record: Any, where: str) -> None:
                          f"assistant turn ({n_turns}); got shape {p.shape}")
     if not (np.all(np.isfinite(p)) and np.all(p >= 0) and np.allclose(p.sum(1), 1, atol=1e-6)):
         raise ValueError(f"{where}: each option_probs list must be non-negative and sum to 1")
+
+
+def record_stages(records: list[dict[str, Any]], key: str,
+                  source: str) -> tuple[tuple[str, ...], np.ndarray]:
+    """The stages of a curriculum: the names, in file order, of the consecutive runs of lines
+    with one value of ``key`` (e.g. ``domain``), and each record's stage number (N,).
+
+    Every line must hold ``key`` as a string, and each value must form one run: a file that
+    comes back to a stage it left cannot say which order was meant (ValueError naming it).
+    """
+    names: list[str] = []
+    numbers = np.empty(len(records), dtype=np.int64)
+    for i, record in enumerate(records):
+        value = record.get(key)
+        if not isinstance(value, str):
+            raise ValueError(f"{source} line {i + 1}: stage_key {key!r} needs a string "
+                             f"'{key}' in every line, got {value!r}")
+        if not names or names[-1] != value:
+            if value in names:
+                raise ValueError(f"{source} line {i + 1}: stage_key {key!r}: the lines of "
+                                 f"{value!r} must be consecutive (stages come in file order)")
+            names.append(value)
+        numbers[i] = len(names) - 1
+    return tuple(names), numbers
 
 
 def require_answers(records: list[dict[str, Any]], need_answers: bool, source: str) -> None:
@@ -202,6 +227,7 @@ def fit_dialogues(encodings: Encodings, max_len: int, source: str = "data") -> T
             if data.option_ids is not None:
                 _check_answers(kept, data.option_ids, f"{source} line {i + 1}")
             data.examples.append(kept)
+            data.record_index.append(i)
     _report(data, max_len, source)
     return data
 

@@ -8,6 +8,10 @@ Per optimizer step: the global batch (same-length examples) is split among proce
 micro-batches; each micro-batch computes logits only where a loss is taken (the labelled
 positions), and its loss is its share of the mean over the whole global batch, so gradient
 accumulation and several processes give the same step as one big batch.
+
+With ``stage_key`` (a curriculum) the batches of each epoch come stage by stage in file order
+(``batching.staged_batches``) under the one schedule of the whole run; every metrics line then
+names its step's stage.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..devices import resolve_dtype
@@ -30,9 +35,9 @@ from ..fileio import atomic_open, check_input_file, sha256_file, write_json
 from ..llm.compat import logits_at
 from ..tracking import check_available, open_tracker, training_values
 from . import checkpoint, distributed, modeling, parallel
-from .batching import Batch, collate, epoch_batches, micro_batches
+from .batching import Batch, collate, micro_batches, staged_batches
 from .config import TrainConfig
-from .data import TokenizedData, read_dialogues, require_answers
+from .data import TokenizedData, read_dialogues, record_stages, require_answers
 from .losses import Terms, loss_terms, objective
 from .template import TEMPLATE_FILE
 from .tokencache import tokenize_file
@@ -92,6 +97,8 @@ def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
     records = read_dialogues(config.data)
     need_answers = config.target == "soft" or config.loss_tokens == "digit"
     require_answers(records, need_answers, config.data)
+    stage_names, record_stage = (record_stages(records, config.stage_key, config.data)
+                                 if config.stage_key else ((), None))
     from ..llm.models import check_model_source
 
     check_model_source(config.model)
@@ -124,7 +131,11 @@ def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
     accum = config.accumulation(dist.world_size)
     global_size = config.batch_size * accum * dist.world_size
     lengths = data.lengths
-    per_epoch = len(epoch_batches(lengths, global_size, config.seed, 0, dist.world_size))
+    example_stage = None if record_stage is None else record_stage[data.record_index]
+    stages = None if example_stage is None else [
+        np.flatnonzero(example_stage == number) for number in range(len(stage_names))]
+    per_epoch = len(staged_batches(lengths, stages, global_size, config.seed, 0,
+                                   dist.world_size))
     if per_epoch == 0:
         raise ValueError(f"{len(lengths)} dialogues cannot feed {dist.world_size} processes")
     total = config.max_steps or config.epochs * per_epoch
@@ -151,6 +162,10 @@ def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
                                config.to_dict() | {"learning_rate": config.learning_rate},
                                purge_from=step + 1 if step else None)
     _log(dist, _summary_line(data, model, config, total, per_epoch, accum, dist, compute))
+    if stages is not None:
+        _log(dist, f"train: {len(stages)} stages by {config.stage_key!r}, in this order: "
+                   + ", ".join(f"{n} ({len(m)} dialogues)"
+                               for n, m in zip(stage_names, stages, strict=True)))
 
     option_ids = (None if data.option_ids is None
                   else torch.as_tensor(data.option_ids, device=dist.device))
@@ -163,7 +178,8 @@ def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
     while step < total:
         epoch, index = divmod(step, per_epoch)
         if epoch != batches_epoch:
-            batches = epoch_batches(lengths, global_size, config.seed, epoch, dist.world_size)
+            batches = staged_batches(lengths, stages, global_size, config.seed, epoch,
+                                     dist.world_size)
             batches_epoch = epoch
         t0 = time.perf_counter()
         passes = [collate([data.examples[i] for i in m], pad_id, config.loss_tokens == "digit")
@@ -182,6 +198,8 @@ def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
         tokens_seen += int(sums["tokens"])
         record = _record(step, per_epoch, sums, lr, float(parallel.local(grad_norm)), seconds,
                          elapsed, config)
+        if example_stage is not None:
+            record["stage"] = stage_names[example_stage[batches[index][0]]]
         if dist.is_main:
             with open(out / METRICS_FILE, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record) + "\n")
@@ -202,6 +220,9 @@ def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
             "train_seconds": round(elapsed, 3), "tokens_per_s": tokens_seen / max(elapsed, 1e-9),
             "dialogues": len(data.examples), "skipped": data.n_skipped,
             "truncated": data.n_truncated, "dropped": data.n_dropped, "notes": data.notes}
+        if stages is not None:
+            summary["stages"] = [{"name": n, "dialogues": len(m)}
+                                 for n, m in zip(stage_names, stages, strict=True)]
         _save_result(model, tokenizer, out, config, state, summary)
         write_json(out / SUMMARY_FILE, summary)
         checkpoint.remove_checkpoints(out)
