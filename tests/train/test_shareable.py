@@ -23,15 +23,12 @@ from bayesflight.train.template import (
 )
 from huggingface_hub import DatasetCard, ModelCard
 from tiny_models import CHATML_TEMPLATE, make_tiny_model
-from train_dialogues import bayesian_records, write_jsonl
+from train_dialogues import tiny_world
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    root = tmp_path_factory.mktemp("shareable")
-    model = make_tiny_model(root / "model")
-    data = write_jsonl(root / "data.jsonl", bayesian_records(8, seed=2, rounds=(2, 3)))
-    return root, str(model), str(data)
+    return tiny_world(tmp_path_factory.mktemp("shareable"), 8, seed=2)
 
 
 def _settings(world, out: str, **overrides) -> TrainConfig:

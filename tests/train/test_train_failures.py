@@ -11,16 +11,12 @@ import torch
 from bayesflight import llm
 from bayesflight.cli import main
 from bayesflight.train import TrainConfig, train
-from tiny_models import make_tiny_model
-from train_dialogues import bayesian_records, write_jsonl
+from train_dialogues import tiny_world
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    root = tmp_path_factory.mktemp("train_failures")
-    model = make_tiny_model(root / "model")
-    data = write_jsonl(root / "data.jsonl", bayesian_records(4, seed=3, rounds=(2,)))
-    return root, str(model), str(data)
+    return tiny_world(tmp_path_factory.mktemp("train_failures"), 4, seed=3, rounds=(2,))
 
 
 def _flags(world, out: Path, data: str | None = None) -> list[str]:

@@ -9,8 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from bayesflight.train import TrainConfig, train
-from tiny_models import make_tiny_model
-from train_dialogues import bayesian_records, step_losses, write_jsonl
+from train_dialogues import step_losses, tiny_world
 
 PINNED = {
     "hard": [6.260268211364746, 5.836139678955078, 5.50679349899292, 5.330978870391846],
@@ -21,10 +20,8 @@ PINNED = {
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    root = tmp_path_factory.mktemp("pinned")
-    model = make_tiny_model(root / "model", hidden_size=32, portable=True)
-    data = write_jsonl(root / "data.jsonl", bayesian_records(4, seed=3, rounds=(2,)))
-    return root, str(model), str(data)
+    return tiny_world(tmp_path_factory.mktemp("pinned"), 4, seed=3, rounds=(2,),
+                      hidden_size=32, portable=True)
 
 
 @pytest.mark.parametrize("target", sorted(PINNED))

@@ -11,20 +11,15 @@ import torch
 from bayesflight.cli import main
 from bayesflight.llm import load_model
 from bayesflight.train import TrainConfig, train
-from tiny_models import make_tiny_model
 from train_dialogues import (
-    bayesian_records,
     tensorboard_scalars,
-    write_jsonl,
+    tiny_world,
 )
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    root = tmp_path_factory.mktemp("train_run")
-    model = make_tiny_model(root / "model")
-    data = write_jsonl(root / "data.jsonl", bayesian_records(12, seed=5, rounds=(2, 3)))
-    return root, str(model), str(data)
+    return tiny_world(tmp_path_factory.mktemp("train_run"), 12, seed=5)
 
 
 def _metrics(out) -> list[dict]:

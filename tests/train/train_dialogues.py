@@ -1,5 +1,5 @@
 """Helpers of the trainer's tests: small Bayesian teaching dialogues built with the reference
-maths, and a fixture that runs tiny models on one thread."""
+maths, the tiny model and data most tests train on, and runs under torchrun."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from bayesflight import chat, reference
 from bayesflight.domains import FLIGHT, Domain
+from tiny_models import make_tiny_model
 
 
 def bayesian_records(n: int, seed: int = 0, rounds: tuple[int, ...] = (5,),
@@ -42,6 +43,15 @@ def write_jsonl(path: str | Path, records: list[dict]) -> Path:
     path = Path(path)
     path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     return path
+
+
+def tiny_world(root: Path, n: int, seed: int, rounds: tuple[int, ...] = (2, 3),
+               **model: object) -> tuple[Path, str, str]:
+    """A tiny model (``model``: make_tiny_model's settings) and ``n`` Bayesian dialogues in
+    ``root``: (root, model directory, data file), the set-up of the training tests."""
+    directory = make_tiny_model(root / "model", **model)
+    data = write_jsonl(root / "data.jsonl", bayesian_records(n, seed=seed, rounds=rounds))
+    return root, str(directory), str(data)
 
 
 def step_losses(out: Path) -> list[float]:
