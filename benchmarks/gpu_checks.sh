@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The GPU measurements the open issues still need, in one call on a machine with one CUDA GPU
+# and bayesflight installed with the embedded model converted (`bayesflight fetch-model`):
+#   mfu    training MFU: SmolLM2-135M and Qwen2.5-0.5B shapes, fused AdamW, eager and compiled
+#   eval   evaluation questions/s: one user at a time against 64 users together
+#   levers reproduce --config docs/configs/levers.yaml sized to MINUTES by --time-budget
+# Each part has its own time limit, so a slow compile cannot eat the others' time; every log
+# goes to OUT/*.log. Usage: benchmarks/gpu_checks.sh OUT [PARTS] [MINUTES]
+#   e.g. benchmarks/gpu_checks.sh gpu-out mfu,eval        (about 6 minutes)
+#        benchmarks/gpu_checks.sh gpu-out levers 8        (about 10 minutes)
+set -uo pipefail
+out=${1:?usage: benchmarks/gpu_checks.sh OUT [mfu,eval,levers] [MINUTES]}
+parts=${2:-mfu,eval}
+minutes=${3:-8}
+here=$(cd "$(dirname "$0")" && pwd)
+mkdir -p "$out"
+tokenizer=$(python -c "from bayesflight.llm.embedded import DEFAULT_MODEL, embedded_spec, \
+ensure_converted; print(ensure_converted(embedded_spec(DEFAULT_MODEL)))") || exit 2
+
+run() {  # run NAME SECONDS COMMAND...: the command's output to OUT/NAME.log, its status kept
+  local name=$1 seconds=$2
+  shift 2
+  echo "+ $*" | tee "$out/$name.log"
+  timeout "$seconds" "$@" >>"$out/$name.log" 2>&1
+  echo "$name: exit $? ($(date -u +%H:%M:%S))" | tee -a "$out/$name.log"
+}
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >"$out/gpu.txt" 2>&1
+python -c "import torch, transformers, peft; print(torch.__version__, transformers.__version__, \
+peft.__version__)" >>"$out/gpu.txt" 2>&1
+
+if [[ ,$parts, == *,mfu,* ]]; then
+  train=(python "$here/bench_train.py" --model "$tokenizer" --device cuda --full
+         --methods "ours bf16" --steps 8 --fused-adamw)
+  run mfu-smollm2 90 "${train[@]}" --random-arch smollm2-135m --batch-size 32
+  run mfu-smollm2-compiled 240 "${train[@]}" --random-arch smollm2-135m --batch-size 32 --compile
+  run mfu-qwen2 90 "${train[@]}" --random-arch qwen2-0.5b --batch-size 16
+fi
+if [[ ,$parts, == *,eval,* ]]; then
+  run eval-together 240 python "$here/bench_eval_together.py" --device cuda --users 48 \
+    --heldout 30 --rounds 5 --batch-size 32 --together-batch-size 256 --users-at-once 64
+fi
+if [[ ,$parts, == *,levers,* ]]; then
+  run levers $((minutes * 60 + 180)) bayesflight reproduce --scale gpu --no-progress \
+    --config "$here/../docs/configs/levers.yaml" --time-budget "$minutes" --out "$out/levers"
+fi
