@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .domains import Domain
-from .reference import ChoiceModel, log_likelihood
+from .reference import ChoiceModel, hypothesis_grid, log_likelihood
 
 SLIGHT, STRONG = 0.2, 0.6  # |E[w_f]| from which a preference is slight, strong
 CENTRES = np.array([-0.8, -0.4, 0.0, 0.4, 0.8])  # the weight each bucket stands for
@@ -28,26 +28,41 @@ _CHUNK = 1024  # dialogues whose likelihoods are held at once (N x R x M x K flo
 
 def posterior_means(
     weights: np.ndarray, rounds: np.ndarray, choices: np.ndarray,
-    choice_model: ChoiceModel = ChoiceModel(),
+    choice_model: ChoiceModel = ChoiceModel(), final: bool = False,
 ) -> np.ndarray:
-    """E[w] under the posterior before each round: (N, R, F), index r after rounds 0..r-1.
+    """E[w] under the posterior before each round: (N, R, F), index r after rounds 0..r-1;
+    with ``final`` also after the last round: (N, R+1, F) (R may then be 0).
 
     ``weights`` (M, F) is the hypothesis grid (uniform prior), ``rounds`` (N, R, K, F) the
     option sets, ``choices`` (N, R) the users' choices; Bayes' rule as in
     ``reference.update``, ties as its ``best_option``.
     """
     n, n_rounds = choices.shape
-    out = np.empty((n, n_rounds, weights.shape[1]))
+    out = np.empty((n, n_rounds + final, weights.shape[1]))
     for start in range(0, n, _CHUNK):
         x, c = rounds[start:start + _CHUNK], choices[start:start + _CHUNK]
         log_lik = log_likelihood(weights, x, choice_model)  # (n, R, M, K)
         chosen = np.take_along_axis(log_lik, c[:, :, None, None], axis=-1)[..., 0]  # (n, R, M)
-        log_post = np.concatenate([np.zeros_like(chosen[:, :1]),
-                                   np.cumsum(chosen[:, :-1], axis=1)], axis=1)
+        kept = chosen if final else chosen[:, :-1]
+        log_post = np.concatenate([np.zeros((len(c), 1, len(weights))),
+                                   np.cumsum(kept, axis=1)], axis=1)
         top = log_post.max(axis=-1, keepdims=True)
         p = np.exp(log_post - top)
         out[start:start + _CHUNK] = (p @ weights) / p.sum(axis=-1, keepdims=True)
     return out
+
+
+def revealed_statements(
+    domain: Domain, rounds: np.ndarray, choices: np.ndarray,
+    choice_model: ChoiceModel = ChoiceModel(),
+) -> np.ndarray:
+    """The Bayesian teacher's statement before each round and after the last: an object array
+    (N, R+1) of str, index r from the choices of rounds 0..r-1 only (``rounds`` (N, R, K, F),
+    ``choices`` (N, R)); the sentences ``generate --statements`` writes, from the same
+    posterior over the domain's hypothesis grid under ``choice_model``."""
+    weights = hypothesis_grid(domain.n_features)
+    return statements(domain, buckets(posterior_means(weights, rounds, choices, choice_model,
+                                                      final=True)))
 
 
 def buckets(means: np.ndarray) -> np.ndarray:

@@ -94,6 +94,23 @@ def test_generate_mode_reports_parse_failures(tiny_dir, tmp_path, capsys):
     assert config["domain"] == "hotel" and 0 <= config["parse_failure_rate"] <= 1
 
 
+def test_given_mode_runs_end_to_end_as_the_assistant_does(tiny_dir, tmp_path, capsys):
+    assert main(["evaluate", "--model", str(tiny_dir), *SMALL, "--mode", "given",
+                 "--name", "m", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "given mode" in out and "parse failures" not in out  # the model writes nothing
+    config = json.loads((tmp_path / "results.json").read_text())["config"]
+    assert config["mode"] == "given" and config["parse_failure_rate"] is None
+    saved = Transcript.load(tmp_path / "m.transcript.npz")
+    evalset = evalset_from_args(argparse.Namespace(
+        domain=None, seed=5, users=3, rounds=2, heldout=4, options=3,
+        user_noise="deterministic", user_pool="all"))
+    direct = run_assistant(LLMAssistant(*load_model(str(tiny_dir)), mode="given"), evalset,
+                           progress=False)
+    np.testing.assert_allclose(saved.heldout_predictive, direct.heldout_predictive, atol=1e-5)
+    np.testing.assert_array_equal(saved.round_recommendations, direct.round_recommendations)
+
+
 def test_adapter_names_the_run(tiny_dir, tmp_path, capsys):
     import peft
 

@@ -1,23 +1,25 @@
 """Every user at once (llm.together) gives the per-user path's answers; belief mode keeps the
-model's own statements in the conversation."""
+model's own statements in the conversation; given mode puts the Bayesian teacher's exact
+statement, from the choices revealed so far only, before every answer."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
 import numpy as np
 import pytest
-from bayesflight import chat
+from bayesflight import Belief, HypothesisGrid, chat
 from bayesflight.domains import FLIGHT
 from bayesflight.evalset import make_eval_set
-from bayesflight.llm import load_model
+from bayesflight.llm import load_model, together
 from bayesflight.llm.assistant import LLMAssistant
 from bayesflight.llm.evaluation import evaluate_llm
 from bayesflight.llm.scoring import PrefixScorer
 from bayesflight.llm.together import run_together
 from bayesflight.protocol import run_assistant
-from bayesflight.statements import statement
+from bayesflight.statements import buckets, statement
 from bayesflight.transcript import Transcript
 from tiny_models import make_tiny_model
 
@@ -45,7 +47,7 @@ def _together(model, tokenizer, evalset, mode, batch_size=5):
     return transcript, said
 
 
-@pytest.mark.parametrize("mode", ["score", "generate", "belief"])
+@pytest.mark.parametrize("mode", ["score", "generate", "belief", "given"])
 def test_all_users_together_answer_as_one_at_a_time(tiny, evalset, mode):
     model, tokenizer = tiny
     one = LLMAssistant(model, tokenizer, FLIGHT, mode=mode, max_new_tokens=8)
@@ -124,3 +126,90 @@ def test_evaluate_llm_together_resumes_and_saves_statements(tiny_path, evalset, 
                                   many.transcript.heldout_predictive)
     with pytest.raises(ValueError, match="users_at_once"):
         evaluate_llm(evalset, tmp_path / "c", "m", tiny_path, users_at_once=-1)
+
+
+def _reference_statements(evalset) -> list[list[str]]:
+    """Each user's statement before each round and after the last, from the C++ Belief fed
+    only the choices of the rounds before."""
+    grid, out = HypothesisGrid(FLIGHT.n_features), []
+    for u in range(evalset.n_users):
+        belief, said = Belief(grid), []
+        for r in range(evalset.n_rounds + 1):
+            said.append(statement(FLIGHT, buckets(belief.posterior_mean())))
+            if r < evalset.n_rounds:
+                belief.update(evalset.rounds[u, r], int(evalset.choices[u, r]))
+        out.append(said)
+    return out
+
+
+class _Spy(LLMAssistant):
+    """Records the statements given with every call for answers."""
+
+    def answer_prompts(self, texts, k, given=None):
+        self.asked = [*getattr(self, "asked", []), given]
+        return super().answer_prompts(texts, k, given)
+
+
+def test_given_mode_states_the_exact_posterior_of_the_choices_revealed_so_far(tiny, evalset):
+    model, tokenizer = tiny
+    expected = _reference_statements(evalset)
+    assert expected[0][0] != expected[0][-1]  # the statements do move on these users
+    for u in range(evalset.n_users):
+        spy = _Spy(model, tokenizer, FLIGHT, mode="given")  # fresh: no first turn reused
+        for r in range(evalset.n_rounds + 1):
+            spy.predict(evalset.heldout)
+            assert spy.asked[-1] == [expected[u][r]] * evalset.n_heldout
+            if r == evalset.n_rounds:
+                break
+            options = evalset.rounds[u, r]
+            probs = spy.predict(options)
+            assert spy.asked[-1] == [expected[u][r]]
+            # scored after the statement and the answer prefix, as in belief mode
+            text = spy.prompt_texts(options[None], answer_prefix=False)[0]
+            direct = spy._score([text + chat.answer_prefix(FLIGHT, expected[u][r])], 3)
+            np.testing.assert_allclose(probs, direct[0], atol=1e-12)
+            rec = int(np.argmax(probs))
+            spy.observe(options, rec, int(evalset.choices[u, r]))
+            assert spy.messages[-1]["content"] == chat.answer(FLIGHT, rec, expected[u][r])
+        assert spy.stated == []  # the model wrote none
+
+
+def test_given_mode_together_states_the_same_and_never_the_choices_to_come(
+        tiny, evalset, monkeypatch):
+    model, tokenizer = tiny
+    expected = _reference_statements(evalset)
+    calls = []
+    answer = together._answer_unique
+
+    def recording(assistant, texts, k, given=None):
+        calls.append(given)
+        return answer(assistant, texts, k, given)
+
+    monkeypatch.setattr(together, "_answer_unique", recording)
+    transcript, _ = _together(model, tokenizer, evalset, "given")
+    n, rounds = evalset.n_heldout, evalset.n_rounds
+    assert len(calls) == 2 * rounds + 1  # held-out questions, then the round's, each round
+    for r in range(rounds + 1):
+        assert calls[2 * r] == [said[r] for said in expected for _ in range(n)]
+        if r < rounds:
+            assert calls[2 * r + 1] == [said[r] for said in expected]
+
+    # other choices from round 1 on, and other held-out answers, change nothing before them
+    later = evalset.choices.copy()
+    later[:, 1:] = (later[:, 1:] + 1) % evalset.n_options
+    other = dataclasses.replace(evalset, choices=later,
+                                heldout_choices=(evalset.heldout_choices + 1) % 3)
+    calls.clear()
+    with np.errstate(invalid="ignore"):  # an altered choice may be impossible: no matter
+        moved, _ = _together(model, tokenizer, other, "given")
+    assert calls[:4] == [[said[r] for said in expected for _ in range(n)] if i % 2 == 0 else
+                         [said[r] for said in expected] for i, r in enumerate([0, 0, 1, 1])]
+    np.testing.assert_array_equal(moved.heldout_predictive[:, :2],
+                                  transcript.heldout_predictive[:, :2])
+    np.testing.assert_array_equal(moved.round_predictive, transcript.round_predictive)
+
+
+def test_given_mode_needs_one_statement_per_prompt(tiny):
+    assistant = LLMAssistant(*tiny, FLIGHT, mode="given")
+    with pytest.raises(ValueError, match="given must hold one statement per prompt"):
+        assistant.answer_prompts(["a", "b"], 3, ["one"])

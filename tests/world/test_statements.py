@@ -16,6 +16,7 @@ from bayesflight.statements import (
     buckets,
     parse_statement,
     posterior_means,
+    revealed_statements,
     statement,
     statement_weights,
 )
@@ -44,6 +45,34 @@ def test_each_statement_is_the_exact_posteriors(domain, model, seed, n_rounds):
                 np.testing.assert_array_equal(chunk.statements[i, r],
                                               buckets(belief.posterior_mean()))
                 belief.update(chunk.rounds[i, r], int(chunk.choices[i, r]))
+
+
+@pytest.mark.parametrize("model", CHOICE_MODELS)
+def test_revealed_statements_are_the_exact_posteriors_before_each_round_and_after_the_last(
+        model):
+    """The statement at r is the C++ Belief's after rounds 0..r-1, whatever comes later."""
+    rng = np.random.default_rng(3)
+    rounds = FLIGHT.sample(rng, (3, 4, 3))
+    users = hypothesis_grid(4)[rng.integers(0, 624, 3)]
+    choices = np.argmax(np.einsum("nrkf,nf->nrk", rounds, users), axis=-1)
+    said = revealed_statements(FLIGHT, rounds, choices, model)
+    assert said.shape == (3, 5)
+    grid = HypothesisGrid(4)
+    for i in range(3):
+        belief = Belief(grid, model.kind, beta=model.beta, epsilon=model.epsilon)
+        for r in range(5):
+            assert said[i, r] == statement(FLIGHT, buckets(belief.posterior_mean()))
+            if r < 4:
+                belief.update(rounds[i, r], int(choices[i, r]))
+            # the choices from round r on do not move the statements up to r (the altered
+            # ones may be impossible under the deterministic model: no statement after them)
+            other = choices.copy()
+            other[:, r:] = (other[:, r:] + 1) % 3
+            with np.errstate(invalid="ignore"):
+                moved = revealed_statements(FLIGHT, rounds, other, model)
+            assert list(moved[i, :r + 1]) == list(said[i, :r + 1])
+    np.testing.assert_array_equal(revealed_statements(FLIGHT, rounds[:, :0], choices[:, :0]),
+                                  said[:, :1])
 
 
 def test_posterior_means_before_any_round_are_the_prior_mean_zero():

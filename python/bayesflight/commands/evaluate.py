@@ -26,7 +26,7 @@ from .options import (
     positive_int,
 )
 
-MODES = ("score", "generate", "belief")  # bayesflight.llm.assistant.MODES, likewise
+MODES = ("score", "generate", "belief", "given")  # bayesflight.llm.assistant.MODES, likewise
 # The reference assistants evaluated beside every model: a model may not take their names.
 RESERVED_NAMES = ("bayesian", "prior-majority")
 # What must be equal for --resume to continue a saved transcript.
@@ -55,7 +55,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help="score: next-token probabilities of the option numbers (default); "
                             "generate: greedy answer, parsed; belief: for a model taught with "
                             "belief statements (generate --statements): it writes its own "
-                            "statement, then the option numbers are scored after it")
+                            "statement, then the option numbers are scored after it; given: for "
+                            "such a model too: its answer starts with the exact statement the "
+                            "Bayesian teacher would make from the user's choices so far, then "
+                            "the option numbers are scored after it (acting on a correct belief; "
+                            "beside belief mode, the cost of writing the statement)")
     add_device_argument(model)
     add_dtype_argument(model)
     model.add_argument("--batch-size", type=positive_int, default=16,
@@ -140,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
           f"{evalset.n_heldout} held-out sets of {evalset.n_options}, seed {evalset.seed}; "
           f"{name} ({args.mode} mode, {config['device']}, {config['dtype']})\n")
     print(format_table(summaries))
-    if args.mode != "score":
+    if args.mode in ("generate", "belief"):  # the modes where the model writes
         what = "answers" if args.mode == "generate" else "statements"
         print(f"\nparse failures: {llm.n_parse_failures} of {llm.n_generated} "
               f"{what} ({llm.parse_failure_rate:.1%})")

@@ -9,6 +9,10 @@ failures and predict uniformly (so recommend the first option). In ``belief`` mo
 models taught with belief statements) the model first writes its own statement of what it
 believes (greedy, up to the answer prefix), then the option numbers are scored after that
 statement and the answer prefix; in the rounds, its own statement stays in the conversation.
+In ``given`` mode the statement is not the model's but the exact one the Bayesian teacher of
+``generate --statements`` would make from the user's choices revealed so far
+(``statements.revealed_statements``), scored after as in belief mode: it measures acting on a
+correct belief, so that the gap to belief mode is the cost of writing the statement.
 """
 
 from __future__ import annotations
@@ -20,9 +24,12 @@ import numpy as np
 from .. import chat
 from ..assistants.base import Assistant
 from ..domains import FLIGHT, Domain
+from ..reference import ChoiceModel
+from ..statements import revealed_statements
 from .scoring import PrefixScorer, common_prefix_length
 
-MODES = ("score", "generate", "belief")
+MODES = ("score", "generate", "belief", "given")
+STATED = ("belief", "given")  # the modes whose answers start with a belief statement
 STATEMENT_END = "The best option is"  # a belief statement is the text before this
 
 
@@ -33,9 +40,10 @@ class LLMAssistant(Assistant):
     conversations share the instruction), so each round's new turns are encoded once and the
     N held-out questions after it are scored in batches of ``batch_size`` on top of it.
     The assistant turns in the conversation are always the canonical ``The best option is
-    Flight N.`` of the recommendation the protocol made (after the model's own statement in
-    ``belief`` mode). ``scorer`` replaces the default prefix-caching one (e.g. one without a
-    shared prefix, to batch prompts of many users).
+    Flight N.`` of the recommendation the protocol made (after the statement in ``belief``
+    and ``given`` modes). ``choice_model`` is the users' choice model the given statements'
+    posterior assumes (``given`` mode). ``scorer`` replaces the default prefix-caching one
+    (e.g. one without a shared prefix, to batch prompts of many users).
     """
 
     def __init__(
@@ -50,6 +58,7 @@ class LLMAssistant(Assistant):
         name: str = "llm",
         progress: Callable[[int], object] | None = None,
         scorer: PrefixScorer | None = None,
+        choice_model: ChoiceModel = ChoiceModel(),
     ):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -57,6 +66,7 @@ class LLMAssistant(Assistant):
             raise ValueError("tokenizer must have a chat template")
         self.model, self.tokenizer, self.domain, self.mode = model, tokenizer, domain, mode
         self.max_new_tokens = max_new_tokens
+        self.choice_model = choice_model
         self.name = name
         self.progress = progress  # called with the number of option sets after each predict
         self.scorer = scorer or PrefixScorer(model, batch_size=batch_size, use_cache=use_cache)
@@ -77,13 +87,15 @@ class LLMAssistant(Assistant):
         self.previous: tuple[int, int] | None = None
         self.stated: list[str] = []  # belief mode: the model's statement in each round
         self._said: dict[bytes, str | None] = {}  # the statement last made before each set
+        self._revealed: list[tuple[np.ndarray, int]] = []  # given mode: (options, choice)
 
     def observe(self, options: np.ndarray, recommended: int, choice: int) -> None:
-        """Append the round to the conversation: the question, the answer (after the model's
-        statement in belief mode), then (in the next user turn) the user's feedback."""
+        """Append the round to the conversation: the question, the answer (after the
+        statement in belief and given modes), then (in the next user turn) the user's
+        feedback."""
         x = np.asarray(options, dtype=np.float64)
         self._check_options(x[None])
-        said = self._said.get(x.tobytes()) if self.mode == "belief" else None
+        said = self._said.get(x.tobytes()) if self.mode in STATED else None
         if self.mode == "belief":
             self.stated.append(said or "")
         self.messages += [
@@ -91,6 +103,7 @@ class LLMAssistant(Assistant):
             {"role": "assistant", "content": chat.answer(self.domain, int(recommended), said)},
         ]
         self.previous = (int(recommended), int(choice))
+        self._revealed.append((x, int(choice)))
 
     def predict(self, options: np.ndarray) -> np.ndarray:
         """Probabilities over the options: (K, F) -> (K,) or (N, K, F) -> (N, K)."""
@@ -104,21 +117,40 @@ class LLMAssistant(Assistant):
         return probs[0] if single else probs
 
     def _ask(self, sets: np.ndarray) -> np.ndarray:
+        given = [self._given_now()] * len(sets) if self.mode == "given" else None
         probs, said = self.answer_prompts(self.prompt_texts(sets, answer_prefix=False),
-                                          sets.shape[1])
+                                          sets.shape[1], given)
         self._said.update(zip((x.tobytes() for x in sets), said, strict=True))
         return probs
 
-    def answer_prompts(self, texts: list[str], k: int) -> tuple[np.ndarray, list[str | None]]:
+    def given_statements(self, rounds: np.ndarray, choices: np.ndarray) -> np.ndarray:
+        """The statements given in ``given`` mode to users who chose ``choices`` (U, R) in
+        ``rounds`` (U, R, K, F): (U, R+1), index r before round r (and the held-out questions
+        asked then), from the choices of rounds 0..r-1 only."""
+        return revealed_statements(self.domain, rounds, choices, self.choice_model)
+
+    def _given_now(self) -> str:
+        """The given statement after this user's rounds so far."""
+        n = len(self._revealed)
+        rounds = (np.stack([x for x, _ in self._revealed]) if self._revealed  # (R, K, F)
+                  else np.zeros((0, 2, self.domain.n_features)))  # no round: K is moot
+        choices = np.array([c for _, c in self._revealed], dtype=np.int64)
+        return str(self.given_statements(rounds[None], choices.reshape(1, n))[0, -1])
+
+    def answer_prompts(self, texts: list[str], k: int, given: list[str] | None = None
+                       ) -> tuple[np.ndarray, list[str | None]]:
         """The model's probabilities (N, K) over the K options after each prompt text (ending
-        with the generation prompt), and its belief statement for each (None unless belief
-        mode)."""
+        with the generation prompt), and the statement before each answer: the model's own in
+        belief mode, ``given`` (one per text, required) in given mode, else None."""
         if self.mode == "score":
             prefix = chat.answer_prefix(self.domain)
             return self._score([t + prefix for t in texts], k), [None] * len(texts)
         if self.mode == "generate":
             return self._generate(texts, k), [None] * len(texts)
-        said = self._statements(texts)
+        if self.mode == "given" and (given is None or len(given) != len(texts)):
+            raise ValueError(f"given must hold one statement per prompt in given mode "
+                             f"({len(texts)} prompts)")
+        said = self._statements(texts) if self.mode == "belief" else list(given)
         return self._score([t + chat.answer_prefix(self.domain, s)
                             for t, s in zip(texts, said, strict=True)], k), said
 

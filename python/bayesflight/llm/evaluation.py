@@ -74,7 +74,8 @@ def evaluate_llm(
     of users), beside ``run_key`` (what must match for a resumed run to continue it; by
     default the model, adapter and mode). With ``resume``, users already in a matching saved
     transcript are skipped. In belief mode the model's statements go to
-    ``<name>.statements.json``.
+    ``<name>.statements.json``; in given mode the statements put before its answers are the
+    Bayesian teacher's under the evaluation users' choice model (``evalset.user_model``).
     """
     from tqdm import tqdm
 
@@ -96,7 +97,7 @@ def evaluate_llm(
               else None)
     assistant = LLMAssistant(lm, tokenizer, domain=evalset.domain, mode=mode,
                              batch_size=batch_size, max_new_tokens=max_new_tokens, name=name,
-                             scorer=scorer)
+                             scorer=scorer, choice_model=evalset.user_model)
     done = 0 if saved is None else int(saved.completed.sum())
     per_user = (evalset.n_rounds + 1) * evalset.n_heldout + evalset.n_rounds
     bar = tqdm(total=evalset.n_users * per_user, initial=done * per_user, unit="question",

@@ -20,13 +20,15 @@ from ..transcript import Transcript
 from .assistant import LLMAssistant
 
 
-def _answer_unique(assistant: LLMAssistant, texts: list[str], k: int
-                   ) -> tuple[np.ndarray, list[str | None]]:
-    """``assistant.answer_prompts`` asking each distinct text once."""
-    unique = list(dict.fromkeys(texts))
-    probs, said = assistant.answer_prompts(unique, k)
-    where = {t: i for i, t in enumerate(unique)}
-    index = [where[t] for t in texts]
+def _answer_unique(assistant: LLMAssistant, texts: list[str], k: int,
+                   given: list[str] | None = None) -> tuple[np.ndarray, list[str | None]]:
+    """``assistant.answer_prompts`` asking each distinct (text, given statement) once."""
+    keys = list(zip(texts, given or [None] * len(texts), strict=True))
+    unique = list(dict.fromkeys(keys))
+    probs, said = assistant.answer_prompts(
+        [t for t, _ in unique], k, None if given is None else [g for _, g in unique])
+    where = {key: i for i, key in enumerate(unique)}
+    index = [where[key] for key in keys]
     return probs[index], [said[i] for i in index]
 
 
@@ -34,16 +36,20 @@ def run_together(assistant: LLMAssistant, evalset: EvalSet, users: np.ndarray,
                  transcript: Transcript) -> list[list[str]]:
     """Run ``users`` (indices into ``evalset``) through the protocol together, filling their
     rows of ``transcript`` and marking them completed; returns each user's belief statement
-    in each round (empty lists unless the assistant is in belief mode)."""
+    in each round (empty lists unless the assistant is in belief mode). In given mode the
+    statements before round r come from the choices of rounds 0..r-1 only."""
     domain, k = evalset.domain, evalset.n_options
     n_users, n_heldout = len(users), evalset.n_heldout
     messages: list[list[chat.Message]] = [[] for _ in users]
     previous: list[tuple[int, int] | None] = [None] * n_users
     stated: list[list[str]] = [[] for _ in users]
+    given = (assistant.given_statements(evalset.rounds[users], evalset.choices[users])
+             if assistant.mode == "given" else None)  # (U, R+1)
     for r in range(evalset.n_rounds + 1):
         texts = [text for i in range(n_users)
                  for text in assistant.question_texts(messages[i], previous[i], evalset.heldout)]
-        probs, _ = _answer_unique(assistant, texts, k)
+        probs, _ = _answer_unique(assistant, texts, k, None if given is None else
+                                  [s for s in given[:, r] for _ in range(n_heldout)])
         probs = probs.reshape(n_users, n_heldout, k)
         transcript.heldout_predictive[users, r] = probs
         transcript.heldout_recommendations[users, r] = recommend_from(probs)
@@ -54,7 +60,8 @@ def run_together(assistant: LLMAssistant, evalset: EvalSet, users: np.ndarray,
         options = evalset.rounds[users, r]  # (U, K, F)
         texts = [assistant.question_texts(messages[i], previous[i], options[i][None])[0]
                  for i in range(n_users)]
-        probs, said = _answer_unique(assistant, texts, k)
+        probs, said = _answer_unique(assistant, texts, k,
+                                     None if given is None else list(given[:, r]))
         recs = recommend_from(probs)
         transcript.round_predictive[users, r] = probs
         transcript.round_recommendations[users, r] = recs
@@ -65,7 +72,7 @@ def run_together(assistant: LLMAssistant, evalset: EvalSet, users: np.ndarray,
                 {"role": "assistant", "content": chat.answer(domain, rec, said[i])},
             ]
             previous[i] = (rec, choice)
-            if said[i] is not None:
+            if assistant.mode == "belief":
                 stated[i].append(said[i])
         if assistant.progress is not None:
             assistant.progress(n_users)
