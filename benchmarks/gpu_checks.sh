@@ -3,7 +3,8 @@
 # and bayesflight installed with the embedded model converted (`bayesflight fetch-model`):
 #   mfu    training MFU: SmolLM2-135M and Qwen2.5-0.5B shapes, fused AdamW, eager and compiled
 #   eval   evaluation questions/s: one user at a time against 64 users together
-#   levers reproduce --config docs/configs/levers.yaml sized to MINUTES by --time-budget
+#   levers reproduce --config docs/configs/levers.yaml sized to MINUTES by --time-budget, then
+#          the belief-state model evaluated on the exact statements (evaluate --mode given)
 # Each part has its own time limit, so a slow compile cannot eat the others' time; every log
 # goes to OUT/*.log. Usage: benchmarks/gpu_checks.sh OUT [PARTS] [MINUTES]
 #   e.g. benchmarks/gpu_checks.sh gpu-out mfu,eval        (about 6 minutes)
@@ -43,4 +44,9 @@ fi
 if [[ ,$parts, == *,levers,* ]]; then
   run levers $((minutes * 60 + 180)) bayesflight reproduce --scale gpu --no-progress \
     --config "$here/../docs/configs/levers.yaml" --time-budget "$minutes" --out "$out/levers"
+  # The belief-state model acting on the exact statements: its gap to belief mode is the cost
+  # of writing them (the same evaluation set as reproduce's: 48 eval-pool users, 30 sets).
+  run given 180 bayesflight evaluate --model "$out/levers/models/bayesian-statements-taught" \
+    --mode given --user-pool eval --users 48 --heldout 30 --seed 0 --batch-size 256 \
+    --no-progress --out "$out/given"
 fi
