@@ -45,8 +45,10 @@ if [[ ,$parts, == *,levers,* ]]; then
   run levers $((minutes * 60 + 180)) bayesflight reproduce --scale gpu --no-progress \
     --config "$here/../docs/configs/levers.yaml" --time-budget "$minutes" --out "$out/levers"
   # The belief-state model acting on the exact statements: its gap to belief mode is the cost
-  # of writing them (the same evaluation set as reproduce's: 48 eval-pool users, 30 sets).
+  # of writing them, on reproduce's own evaluation set (as --time-budget sized it).
+  evalset=$(python -c "import json, sys; k = json.load(open(sys.argv[1])); s = k['scale']; \
+print('--users', s['eval_users'], '--heldout', s['eval_heldout'], '--rounds', s['eval_rounds'], \
+'--seed', k['seed'])" "$out/levers/reproduce.json") || exit 2
   run given 180 bayesflight evaluate --model "$out/levers/models/bayesian-statements-taught" \
-    --mode given --user-pool eval --users 48 --heldout 30 --seed 0 --batch-size 256 \
-    --no-progress --out "$out/given"
+    --mode given --user-pool eval $evalset --batch-size 256 --no-progress --out "$out/given"
 fi

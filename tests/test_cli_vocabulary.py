@@ -140,3 +140,10 @@ def test_generate_avoids_the_sets_of_a_heldout_file(tmp_path):
     assert main(["generate", "--teacher", "bayesian", "--dialogues", "2", "--out",
                  str(tmp_path / "x.jsonl"), "--heldout-file", str(heldout),
                  "--heldout-seed", "1"]) == 2
+
+
+def test_evaluate_offers_the_assistants_modes():
+    pytest.importorskip("torch", reason="the assistant needs the llm extra")
+    from bayesflight.llm.assistant import MODES
+
+    assert evaluate.MODES == MODES

@@ -28,7 +28,8 @@ RESERVED = {"data": "", "out": "", "target": "", "resume": "",
             "model": "give the config's model field or --model",
             "seed": "use --seed or --seeds", "device": "use --device",
             "progress": "use --no-progress", "report_to": "use --report-to",
-            "run_name": "each run is named after its model (and seed)"}
+            "run_name": "each run is named after its model (and seed)",
+            "stage_key": "a variant sets it (bayesian-curriculum); list that variant"}
 _COUNTS = ("train_dialogues", "eval_users", "eval_heldout", "train_rounds", "eval_rounds",
            "eval_batch_size")
 

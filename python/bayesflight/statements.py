@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .domains import Domain
-from .reference import ChoiceModel, hypothesis_grid, log_likelihood
+from .reference import ChoiceModel, ImpossibleObservationError, hypothesis_grid, log_likelihood
 
 SLIGHT, STRONG = 0.2, 0.6  # |E[w_f]| from which a preference is slight, strong
 CENTRES = np.array([-0.8, -0.4, 0.0, 0.4, 0.8])  # the weight each bucket stands for
@@ -47,6 +47,12 @@ def posterior_means(
         log_post = np.concatenate([np.zeros((len(c), 1, len(weights))),
                                    np.cumsum(kept, axis=1)], axis=1)
         top = log_post.max(axis=-1, keepdims=True)
+        if not np.isfinite(top).all():  # a choice no hypothesis allows: no posterior at all
+            user, at = np.argwhere(~np.isfinite(top[..., 0]))[0]
+            raise ImpossibleObservationError(
+                f"dialogue {start + user}: the choices before round {at} leave no reward "
+                f"function possible under the {choice_model.kind} choice model (the users "
+                f"choose more noisily than it assumes)")
         p = np.exp(log_post - top)
         out[start:start + _CHUNK] = (p @ weights) / p.sum(axis=-1, keepdims=True)
     return out

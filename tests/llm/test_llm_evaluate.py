@@ -84,6 +84,10 @@ def test_resume_keeps_finished_users_and_refuses_another_run(tiny_dir, tmp_path,
                                atol=1e-6)
     assert main([*base, "--resume", "--seed", "6"]) == 2
     assert "other ['seed']" in capsys.readouterr().err
+    # a run of an earlier release recorded the long dtype name; its new spelling resumes it
+    key = checkpoint.with_suffix(".json")
+    key.write_text(json.dumps({**json.loads(key.read_text()), "dtype": "float32"}))
+    assert main([*base, "--resume", "--dtype", "fp32"]) == 0
 
 
 def test_generate_mode_reports_parse_failures(tiny_dir, tmp_path, capsys):

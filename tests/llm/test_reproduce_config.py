@@ -47,6 +47,8 @@ def test_a_config_changes_only_what_it_names(tmp_path):
     ({"train": {"progress": False}}, "train.progress is set by reproduce itself; use "
                                      "--no-progress"),
     ({"train": {"seed": 3}}, "use --seed or --seeds"),
+    # a curriculum for every variant would turn the mixture into one, unmatched in steps
+    ({"train": {"stage_key": "domain"}}, "train.stage_key is set by reproduce itself"),
     ({"soft_weight": 2}, "soft_weight"),
 ])
 def test_bad_config_fields_are_named(fields, message):

@@ -154,3 +154,25 @@ def test_off_or_read_only_writes_nothing(data_file, tokenizer):
     assert_same(cached(data_file, tokenizer, cache=False), fresh(data_file, tokenizer))
     assert_same(cached(data_file, tokenizer, write=False), fresh(data_file, tokenizer))
     assert sorted(p.name for p in data_file.parent.iterdir()) == ["data.jsonl"]
+
+
+def test_a_file_rewritten_while_a_run_starts_keeps_its_old_tokens_out(data_file, tokenizer):
+    from bayesflight.train.data import read_dialogue_file
+
+    before = read_dialogue_file(data_file)  # the run reads the file, then loads its model...
+    write_jsonl(data_file, bayesian_records(10, seed=6, rounds=(1, 5)))  # ...meanwhile rewritten
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tokenize_file(before.records, tokenizer, data_file, 4096, data_sha256=before.sha256)
+    assert_same(cached(data_file, tokenizer), fresh(data_file, tokenizer))  # not the old tokens
+
+
+def test_mixed_option_counts_are_refused_by_line_with_the_cache_on(tmp_path, tokenizer):
+    three = bayesian_records(3, seed=1, rounds=(2,))
+    four = bayesian_records(1, seed=2, rounds=(2,))
+    four[0]["option_probs"] = [p + [0.0] for p in four[0]["option_probs"]]
+    path = write_jsonl(tmp_path / "mixed.jsonl", three + four)
+    with pytest.raises(ValueError, match="line 4: 4 options per turn, but the first dialogue "
+                                         "has 3"):
+        cached(path, tokenizer)
+    assert not list(tmp_path.glob(".*.tokens.npz"))

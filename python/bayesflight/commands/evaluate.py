@@ -26,7 +26,9 @@ from .options import (
     positive_int,
 )
 
-MODES = ("score", "generate", "belief", "given")  # bayesflight.llm.assistant.MODES, likewise
+# bayesflight.llm.assistant.MODES, without importing torch to build the parser (a test
+# holds the two equal)
+MODES = ("score", "generate", "belief", "given")
 # The reference assistants evaluated beside every model: a model may not take their names.
 RESERVED_NAMES = ("bayesian", "prior-majority")
 # What must be equal for --resume to continue a saved transcript.
@@ -107,6 +109,14 @@ def run(args: argparse.Namespace) -> int:
     evalset = evalset_from_args(args)
     from ..llm.evaluation import evaluate_llm
 
+    # The references first: seconds, and a set the user model cannot explain (choices no
+    # hypothesis allows) fails here instead of after the model's run.
+    bayesian = run_assistant(make_assistant("bayesian", evalset.domain,
+                                            choice_model=evalset.user_model),
+                             evalset, progress=False)
+    # The line a result must clear: the option most reward functions prefer, no updating.
+    prior = run_assistant(make_assistant("prior-majority", evalset.domain), evalset,
+                          progress=False)
     run_key = {key: getattr(args, key) for key in RUN_KEYS}
     llm = evaluate_llm(evalset, args.out, name, args.model, adapter=args.adapter,
                        run_key=run_key, resume=args.resume, mode=args.mode, device=args.device,
@@ -114,12 +124,6 @@ def run(args: argparse.Namespace) -> int:
                        max_new_tokens=args.max_new_tokens, progress=not args.no_progress,
                        users_at_once=args.users_at_once)
     out = Path(args.out)
-    bayesian = run_assistant(make_assistant("bayesian", evalset.domain,
-                                            choice_model=evalset.user_model),
-                             evalset, progress=False)
-    # The line a result must clear: the option most reward functions prefer, no updating.
-    prior = run_assistant(make_assistant("prior-majority", evalset.domain), evalset,
-                          progress=False)
     summaries = {name: summarise(llm.transcript, evalset, bayesian),
                  "bayesian": summarise(bayesian, evalset, bayesian),
                  "prior-majority": summarise(prior, evalset, bayesian)}

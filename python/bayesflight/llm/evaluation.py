@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..devices import DTYPE_ALIASES
 from ..evalset import EvalSet
 from ..fileio import write_json
 from ..protocol import run_assistant
@@ -41,6 +42,8 @@ def _saved_transcript(checkpoint: Path, run_key: dict[str, Any]) -> Transcript |
     if not checkpoint.exists():
         return None
     saved = json.loads(checkpoint.with_suffix(".json").read_text(encoding="utf-8"))
+    if "dtype" in saved:  # runs of earlier releases recorded the long names (bfloat16)
+        saved["dtype"] = DTYPE_ALIASES.get(saved["dtype"], saved["dtype"])
     if saved != run_key:
         changed = sorted(k for k in run_key if saved.get(k) != run_key[k])
         raise ValueError(f"resume: {checkpoint} comes from a run with other {changed}; "

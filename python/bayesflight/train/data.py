@@ -22,6 +22,8 @@ slow part: chat templates are rendered in Python), and ``fit_dialogues`` applies
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import multiprocessing
 import os
@@ -75,11 +77,26 @@ class TokenizedData:
         return np.array([len(e) for e in self.examples], dtype=np.int64)
 
 
+@dataclass(frozen=True)
+class DialogueFile:
+    """The records of a data file and the SHA-256 of the very bytes they were parsed from (so
+    that a file rewritten while a run starts cannot pass its new hash off as the records')."""
+
+    records: list[dict[str, Any]]
+    sha256: str
+
+
 def read_dialogues(path: str | os.PathLike) -> list[dict[str, Any]]:
     """The records of a JSONL file, with ``messages`` and ``option_probs`` checked."""
+    return read_dialogue_file(path).records
+
+
+def read_dialogue_file(path: str | os.PathLike) -> DialogueFile:
+    """``read_dialogues`` and the SHA-256 of the bytes read, from one read of the file."""
     path = check_input_file(path, "data file", "a JSONL file of dialogues")
+    raw = path.read_bytes()
     records = []
-    with path.open(encoding="utf-8") as handle:
+    with io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8") as handle:  # lines as open() has them
         for lineno, line in enumerate(handle, 1):
             if not line.strip():
                 continue
@@ -94,7 +111,7 @@ def read_dialogues(path: str | os.PathLike) -> list[dict[str, Any]]:
     has_probs = {"option_probs" in r for r in records}
     if len(has_probs) > 1:
         raise ValueError(f"data file {path}: some lines have option_probs and some do not")
-    return records
+    return DialogueFile(records, hashlib.sha256(raw).hexdigest())
 
 
 def _check_record(record: Any, where: str) -> None:
@@ -205,8 +222,11 @@ def encode_dialogues(
     dialogues: list[Encoded | None] = []
     option_ids = None
     for i, item in enumerate(_encode_all(records, tokenizer, with_probs, source, workers)):
-        if item is not None and with_probs and option_ids is None:
-            option_ids = _option_ids(tokenizer, *item[1], f"{source} line {i + 1}")
+        if item is not None and with_probs:
+            where = f"{source} line {i + 1}"
+            if option_ids is None:
+                option_ids = _option_ids(tokenizer, *item[1], where)
+            _check_width(item[0].example, len(option_ids), where)
         dialogues.append(None if item is None else item[0])
     if all(d is None for d in dialogues):
         raise ValueError(f"{source}: no line has an assistant turn; nothing to train on")
@@ -343,11 +363,17 @@ def _option_ids(tokenizer: Any, context: str, k: int, where: str) -> np.ndarray:
     return np.array(ids, dtype=np.int64)
 
 
-def _check_answers(example: Example, option_ids: np.ndarray, where: str) -> None:
-    k = len(option_ids)
+def _check_width(example: Example, k: int, where: str) -> None:
+    """Every dialogue of a file offers as many options as the first (checked before the
+    encodings are cached: a cache of mixed widths cannot be stored)."""
     if example.option_probs.shape[1] != k:
         raise ValueError(f"{where}: {example.option_probs.shape[1]} options per turn, but the "
                          f"first dialogue has {k}; all dialogues must have the same number")
+
+
+def _check_answers(example: Example, option_ids: np.ndarray, where: str) -> None:
+    k = len(option_ids)
+    _check_width(example, k, where)
     if not np.array_equal(example.input_ids[example.answer_pos], option_ids[example.answer]):
         raise ValueError(f"{where}: the option numbers tokenise differently from the first "
                          f"dialogue's")

@@ -31,13 +31,13 @@ import numpy as np
 import torch
 
 from ..devices import resolve_dtype
-from ..fileio import atomic_open, check_input_file, sha256_file, write_json
+from ..fileio import atomic_open, write_json
 from ..llm.compat import logits_at
 from ..tracking import check_available, open_tracker, training_values
 from . import checkpoint, distributed, modeling, parallel
 from .batching import Batch, collate, micro_batches, staged_batches
 from .config import TrainConfig
-from .data import TokenizedData, read_dialogues, record_stages, require_answers
+from .data import TokenizedData, read_dialogue_file, record_stages, require_answers
 from .losses import Terms, loss_terms, objective
 from .template import TEMPLATE_FILE
 from .tokencache import tokenize_file
@@ -94,7 +94,8 @@ def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
     # The data is checked first: before anything is created or the model (minutes, for a
     # large one) is loaded. Every process checks: a refusal must stop them all.
     check_available(config.report_to)
-    records = read_dialogues(config.data)
+    dialogues = read_dialogue_file(config.data)
+    records = dialogues.records
     need_answers = config.target == "soft" or config.loss_tokens == "digit"
     require_answers(records, need_answers, config.data)
     stage_names, record_stage = (record_stages(records, config.stage_key, config.data)
@@ -102,11 +103,11 @@ def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
     from ..llm.models import check_model_source
 
     check_model_source(config.model)
-    fresh = _check_out(out, config)
+    fresh = _check_out(out, config, dialogues.sha256)
     dist.barrier()
     if dist.is_main and fresh:
         out.mkdir(parents=True, exist_ok=True)
-        write_json(out / DATA_FILE, {"sha256": _data_digest(config.data)})
+        write_json(out / DATA_FILE, {"sha256": dialogues.sha256})
         write_json(out / CONFIG_FILE, config.to_dict())
     if (out / SUMMARY_FILE).is_file():
         _log(dist, f"train: {out} holds a finished run; nothing to do")
@@ -120,7 +121,8 @@ def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
         if not dist.is_main:
             warnings.simplefilter("ignore")
         data = tokenize_file(records, tokenizer, config.data, config.max_len, need_answers,
-                             cache=config.token_cache, write=dist.is_main)
+                             cache=config.token_cache, write=dist.is_main,
+                             data_sha256=dialogues.sha256)
     model = modeling.prepare(model, config)
     model.train()
     net = parallel.wrap(model, config, dist)
@@ -223,7 +225,7 @@ def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
         if stages is not None:
             summary["stages"] = [{"name": n, "dialogues": len(m)}
                                  for n, m in zip(stage_names, stages, strict=True)]
-        _save_result(model, tokenizer, out, config, state, summary)
+        _save_result(model, tokenizer, out, config, state, summary, dialogues.sha256)
         write_json(out / SUMMARY_FILE, summary)
         checkpoint.remove_checkpoints(out)
         _log(dist, f"train: wrote {out}")
@@ -279,7 +281,7 @@ def _record(step: int, per_epoch: int, sums: dict[str, float], lr: float, grad_n
     return record
 
 
-def _check_out(out: Path, config: TrainConfig) -> bool:
+def _check_out(out: Path, config: TrainConfig, data_sha256: str) -> bool:
     """Whether ``out`` is new for this run (True) or this run's to resume (False); else raise."""
     saved = out / CONFIG_FILE
     if out.exists() and not out.is_dir():
@@ -298,18 +300,13 @@ def _check_out(out: Path, config: TrainConfig) -> bool:
                              + "; ".join(differences))
         data = out / DATA_FILE
         if data.is_file() and json.loads(data.read_text(encoding="utf-8"))["sha256"] \
-                != _data_digest(config.data):
+                != data_sha256:
             raise ValueError(f"cannot resume {out}: --data {config.data} is not the file the "
                              f"run was trained on (its SHA-256 differs)")
         return False
     if out.is_dir() and any(out.iterdir()):
         raise ValueError(f"--out {out} is not empty and holds no training run")
     return True
-
-
-def _data_digest(path: str) -> str:
-    """The SHA-256 of the data file: a resumed run must train on the same bytes."""
-    return sha256_file(check_input_file(path, "data file", "a JSONL file of dialogues"))
 
 
 def _keep_metrics(path: Path, step: int) -> None:
@@ -321,10 +318,12 @@ def _keep_metrics(path: Path, step: int) -> None:
 
 
 def _save_result(model: Any, tokenizer: Any, out: Path, config: TrainConfig,
-                 state: dict[str, torch.Tensor] | None, summary: dict[str, Any]) -> None:
+                 state: dict[str, torch.Tensor] | None, summary: dict[str, Any],
+                 data_sha256: str) -> None:
     """Write the adapter (LoRA) or the whole model (full; ``state``: its gathered weights
-    under FSDP), the tokenizer, the model card and, where the chat template allows, the
-    template with ``{% generation %}`` markers for TRL into ``out``.
+    under FSDP), the tokenizer, the model card (``data_sha256``: of the data trained on) and,
+    where the chat template allows, the template with ``{% generation %}`` markers for TRL
+    into ``out``.
 
     An adapter records a base that transformers and peft can load: a hub id, or a local
     directory (an embedded model's converted one). Everything is saved into a temporary
@@ -351,7 +350,7 @@ def _save_result(model: Any, tokenizer: Any, out: Path, config: TrainConfig,
               file=sys.stderr, flush=True)
         metrics = [json.loads(line) for line in
                    (out / METRICS_FILE).read_text(encoding="utf-8").splitlines() if line]
-        write_model_card(tmp, config, base, summary, metrics, _data_digest(config.data),
+        write_model_card(tmp, config, base, summary, metrics, data_sha256,
                          note if template else None)
         for path in sorted(tmp.iterdir()):
             path.replace(out / path.name)

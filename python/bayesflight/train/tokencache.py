@@ -59,12 +59,13 @@ _RENDERERS = ("transformers", "tokenizers", "jinja2")
 
 def tokenize_file(records: list[dict[str, Any]], tokenizer: Any, data_path: str | os.PathLike,
                   max_len: int, need_answers: bool = False, cache: bool = True,
-                  write: bool = True) -> TokenizedData:
+                  write: bool = True, data_sha256: str | None = None) -> TokenizedData:
     """``tokenize_dialogues`` of the records read from ``data_path``, through the cache.
 
     ``cache=False`` tokenises afresh and neither reads nor writes a cache; ``write=False``
     reads a cache but does not write one (the other processes of a distributed run, so that
-    only one writes).
+    only one writes). ``data_sha256``: the hash of the bytes ``records`` were parsed from
+    (``read_dialogue_file``), which keys the cache; by default the file is hashed now.
     """
     source = str(data_path)
     require_answers(records, need_answers, source)
@@ -73,7 +74,8 @@ def tokenize_file(records: list[dict[str, Any]], tokenizer: Any, data_path: str 
                              max_len, source)
     path = check_input_file(data_path, "data file", "a JSONL file of dialogues")
     identity = tokenizer_identity(tokenizer)
-    data_sha256 = sha256_file(path)
+    if data_sha256 is None:
+        data_sha256 = sha256_file(path)
     target = cache_path(path, identity)
     encodings, problem = load_encodings(target, identity, data_sha256)
     if encodings is None:
