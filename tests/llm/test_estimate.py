@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 from bayesflight.cli import main
 from bayesflight.estimate import ABSURD_S, check_feasible, estimate, format_duration
 from bayesflight.reproduce import SCALES, Reproduction
@@ -25,12 +24,12 @@ def test_the_gpu_scale_is_absurd_on_cpus_and_fine_on_a_gpu():
     assert check_feasible(SCALES["gpu"], "cpu", force=True, cores=2).seconds > ABSURD_S
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is for a CPU-only machine")
 def test_reproduce_gpu_on_a_cpu_is_refused_in_one_line_before_starting(tmp_path, monkeypatch,
                                                                        capsys):
     started = []
     monkeypatch.setattr(Reproduction, "run", lambda self: started.append(self))
-    assert main(["reproduce", "--scale", "gpu", "--out", str(tmp_path / "run")]) == 2
+    assert main(["reproduce", "--scale", "gpu", "--device", "cpu",  # on a GPU machine too
+                 "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("bayesflight reproduce: error: --scale gpu "
                                                "would take about")
