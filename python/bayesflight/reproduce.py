@@ -371,6 +371,9 @@ class Reproduction:
         plot_panels({f"{d} ({'taught' if d == 'flight' else 'transfer'})": s
                      for d, s in results.items()}, self.out / "figure.png")
         with atomic_open(self.out / "report.md") as handle:
+            if self.scale.eval_users == 1:  # as the figure says it
+                handle.write("Pipeline check with a single user: not a result; with one user "
+                             "the 95% CI is the whole range, so every ± is 0.500 or more.\n\n")
             if self.several:
                 handle.write(f"Taught models: the mean over seeds {', '.join(map(str, self.seeds))}"
                              f" (each seed teaches and trains anew; every seed is evaluated on "
