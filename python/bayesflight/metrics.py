@@ -39,6 +39,12 @@ def mean_ci95(per_user: np.ndarray, low: float = 0.0) -> tuple[np.ndarray, np.nd
     return mean, np.clip(np.stack([mean - half, mean + half], axis=-1), low, 1.0)
 
 
+def format_ci(mean: float, interval: tuple[float, float], digits: int = 3) -> str:
+    """``mean ± half-width`` of a 95% interval: the one way every table writes a CI cell."""
+    lo, hi = interval
+    return f"{mean:.{digits}f} ± {(hi - lo) / 2:.{digits}f}"
+
+
 def t975(df: int) -> float:
     """Student's t 0.975 quantile with ``df`` degrees of freedom: the table up to 30, then the
     Cornish-Fisher expansion around the normal quantile (error under 1e-5 there)."""

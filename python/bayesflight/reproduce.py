@@ -35,7 +35,7 @@ from .domains import get_domain
 from .evalset import EvalSet, make_eval_set
 from .fileio import atomic_open, write_json
 from .llm.embedded import DEFAULT_MODEL
-from .metrics import heldout_accuracy_per_user, summarise
+from .metrics import format_ci, heldout_accuracy_per_user, summarise
 from .plotting import plot_panels
 from .protocol import run_assistant
 from .seeds import across_seeds, check_seeds, format_seeds_table
@@ -422,9 +422,8 @@ def format_report(scale: Scale, results: dict[str, dict[str, dict[str, Any]]]) -
                   f"held-out sets)", "", f"| model | {head} | agreement (final) |",
                   "|---" * (n_rounds + 3) + "|"]
         for name, s in summaries.items():
-            cells = [f"{a:.3f} ± {(hi - lo) / 2:.3f}"
-                     for a, (lo, hi) in zip(s["heldout_accuracy"], s["heldout_accuracy_ci95"],
-                                            strict=True)]
+            cells = [format_ci(a, ci) for a, ci in zip(s["heldout_accuracy"],
+                                                       s["heldout_accuracy_ci95"], strict=True)]
             lines.append(f"| {name} | {' | '.join(cells)} | "
                          f"{s['agreement_with_bayesian'][-1]:.3f} |")
         lines.append("")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .fileio import write_json
+from .metrics import format_ci
 
 SUMMARY_KEYS = ("heldout_accuracy", "heldout_accuracy_ci95", "interaction_accuracy",
                 "agreement_with_bayesian", "kl_from_bayesian")
@@ -61,8 +62,7 @@ def format_table(summaries: dict[str, dict[str, Any]]) -> str:
         raise ValueError("summaries must name at least one assistant")
 
     def accuracy(s: dict[str, Any], i: int) -> str:
-        lo, hi = s["heldout_accuracy_ci95"][i]
-        return f"{s['heldout_accuracy'][i]:.3f} ± {(hi - lo) / 2:.3f}"
+        return format_ci(s["heldout_accuracy"][i], s["heldout_accuracy_ci95"][i])
 
     def plain(key: str, digits: int) -> Any:
         return lambda s, i: f"{s[key][i]:.{digits}f}"
