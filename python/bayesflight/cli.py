@@ -19,7 +19,7 @@ from . import __version__
 # command that parses its own arguments (``train``: its parser is built from a dataclass by
 # transformers, too slow an import for every command) sets ``takes_argv`` and receives
 # them as ``args.argv``.
-COMMANDS = ("simulate", "make_eval", "generate", "evaluate", "train", "reproduce",
+COMMANDS = ("simulate", "make_eval", "generate", "evaluate", "train", "probe", "reproduce",
             "fetch_model")
 NOTHING_HALF_WRITTEN = "no file was left half-written; rerun the command to start again"
 

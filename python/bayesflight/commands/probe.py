@@ -1,0 +1,124 @@
+"""``bayesflight probe``: linear probes of a model's frozen hidden states at the answers."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .. import __version__
+from ..llm.embedded import DEFAULT_MODEL
+from .options import add_device_argument, add_dtype_argument, positive_int
+
+
+def layer_list(text: str) -> list[int] | None:
+    """``all`` (None: every layer) or comma-separated non-negative layer indices."""
+    if text == "all":
+        return None
+    try:
+        layers = [int(part) for part in text.split(",")]
+    except ValueError:
+        layers = [-1]
+    if not layers or min(layers) < 0:
+        raise argparse.ArgumentTypeError(f"expected 'all' or layer numbers such as 0,6,12, "
+                                         f"got {text!r}")
+    return sorted(set(layers))
+
+
+def non_negative_float(text: str) -> float:
+    """An argparse type: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "probe", help="linear probes of a model's hidden states at the answers",
+        description="Run a model over two files of teaching dialogues (bayesflight generate), "
+                    "keep every layer's hidden state just before each answer's option "
+                    "number, fit a linear probe of the teacher's answer on the --data states "
+                    "of each layer and score it on the --test states, by round: is the "
+                    "teacher's answer (and its update over the rounds) already readable in "
+                    "the model? Prints the table and writes OUT/probe.json.")
+    parser.add_argument("--data", required=True,
+                        help="dialogues the probes are fitted on (generate --user-pool train)")
+    parser.add_argument("--test", required=True,
+                        help="dialogues the probes are scored on, of other users (generate "
+                             "--user-pool eval)")
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help=f"embedded name, local directory or hub id (default {DEFAULT_MODEL})")
+    parser.add_argument("--adapter", default=None,
+                        help="a PEFT adapter directory on top (default: none)")
+    parser.add_argument("--layers", type=layer_list, default=None,
+                        help="'all' or the layers to probe, e.g. 0,6,12 (0: the embeddings; "
+                             "default all)")
+    parser.add_argument("--l2", type=non_negative_float, default=1e-2,
+                        help="the probes' L2 penalty on standardised states (default 0.01)")
+    parser.add_argument("--limit", type=positive_int, default=None,
+                        help="use the first N dialogues of each file (default: all)")
+    parser.add_argument("--batch-size", type=positive_int, default=4,
+                        help="dialogues per forward pass (default 4)")
+    add_device_argument(parser)
+    add_dtype_argument(parser)
+    parser.add_argument("--out", default="runs/probe",
+                        help="output directory (default runs/probe)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    from ..cli import error_line
+    from ..fileio import write_json
+    from ..llm.models import check_model_source
+    from ..llm.probe import answer_states, format_probe, probe_layers, require_choices
+    from ..train.data import read_dialogues
+
+    check_model_source(args.model)
+    files = {}
+    for name in ("data", "test"):
+        try:
+            files[name] = read_dialogues(getattr(args, name))[:args.limit]
+            require_choices(files[name])
+        except (ValueError, OSError) as err:
+            raise ValueError(f"--{name}: {error_line(err)}") from None
+    data, test = files["data"], files["test"]
+    from ..llm.models import load_model
+
+    model, tokenizer = load_model(args.model, adapter=args.adapter, device=args.device,
+                                  dtype=args.dtype)
+    depth = model.config.get_text_config().num_hidden_layers + 1
+    if args.layers is not None and max(args.layers) >= depth:
+        raise ValueError(f"--layers must lie in 0..{depth - 1} for this model (0: the "
+                         f"embeddings), got {max(args.layers)}")
+    states = {}
+    for name, records in (("data", data), ("test", test)):
+        def progress(done: int, name: str = name, total: int = len(records)) -> None:
+            print(f"\r{name}: {done}/{total} dialogues", end="", file=sys.stderr, flush=True)
+
+        try:
+            states[name] = answer_states(model, tokenizer, records, args.batch_size,
+                                         progress=progress)
+        except ValueError as err:
+            raise ValueError(f"--{name} {getattr(args, name)}: {err}") from None
+        print(file=sys.stderr)
+    layers = list(range(depth)) if args.layers is None else args.layers
+    result = probe_layers(states["data"], states["test"], layers, args.l2)
+    result.update({"command": "probe", "version": __version__, "model": args.model,
+                   "adapter": args.adapter, "data": args.data, "test": args.test,
+                   "device": str(next(model.parameters()).device),
+                   "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
+                   "seconds": round(time.perf_counter() - start, 2)})
+    print(f"probes of the teacher's answer: fitted on {result['n_train']} answers of "
+          f"{len(data)} dialogues, scored on {result['n_test']} of {len(test)}, by round\n")
+    print(format_probe(result))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "probe.json", result)
+    print(f"\nwrote {out / 'probe.json'} in {result['seconds']:.0f} s", file=sys.stderr)
+    return 0

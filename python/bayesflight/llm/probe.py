@@ -1,0 +1,221 @@
+"""Linear probes of a model's hidden states at the answer positions of teaching dialogues.
+
+Fine-tuning failed to make small models update (docs/results.md). A probe asks a narrower
+question of the frozen model: is the teacher's answer already written, linearly, in the hidden
+state from which the model predicts the option number? If a multinomial logistic regression
+fitted on some layer's states predicts the Bayesian teacher's answer on unseen users and its
+accuracy rises with the rounds, the network already computes the update and fine-tuning only
+has to route it to the output; if no layer does, fine-tuning has to build the computation.
+
+``answer_states`` runs the model over dialogues (``bayesflight generate`` files) and keeps, at
+every layer, the state just before each answer's option-number token: the state whose output
+row scores the options. ``fit_probe`` fits one probe (standardised inputs, L2 penalty,
+L-BFGS in float64: deterministic); ``probe_layers`` fits one per layer on one file and scores
+it on another, by round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..train.data import tokenize_dialogues
+
+
+@dataclass(frozen=True)
+class AnswerStates:
+    """The hidden states before the N answers of some dialogues, at the model's L+1 layers
+    (the embeddings, then each decoder layer; the last one after the final norm)."""
+
+    states: np.ndarray  # (N, L+1, D) float32
+    rounds: np.ndarray  # (N,) int64: the answer's round in its dialogue, from 0
+    teacher: np.ndarray  # (N,) int64: the 0-based option the teacher's answer names
+    choice: np.ndarray  # (N,) int64: the option the user chose in that round
+    dialogue: np.ndarray  # (N,) int64: the record the answer comes from
+    n_options: int
+
+    def __len__(self) -> int:
+        return len(self.rounds)
+
+
+@dataclass(frozen=True)
+class LinearProbe:
+    """softmax(((x - mean) / scale) @ weight + bias) over the K options."""
+
+    mean: np.ndarray  # (D,)
+    scale: np.ndarray  # (D,)
+    weight: np.ndarray  # (D, K)
+    bias: np.ndarray  # (K,)
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """(N, D) states -> (N, K) scores."""
+        return ((np.asarray(x, np.float64) - self.mean) / self.scale) @ self.weight + self.bias
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """(N, D) states -> (N,) the highest-scoring option (the lowest index on a tie)."""
+        return self.logits(x).argmax(axis=1)
+
+
+def answer_states(model: Any, tokenizer: Any, records: Sequence[dict[str, Any]],
+                  batch_size: int = 8, max_len: int = 4096,
+                  progress: Callable[[int], None] | None = None) -> AnswerStates:
+    """Run ``model`` over the dialogues ``records`` and keep every layer's hidden state just
+    before each answer's option number. Every record needs ``option_probs`` (the answers'
+    options) and ``choices`` (the users' revealed choices), as ``generate`` writes them; a
+    dialogue is cut to ``max_len`` tokens like the trainer cuts it (the answers past it are
+    dropped). ``progress`` is called with the number of dialogues done after each batch."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    require_choices(records)
+    data = tokenize_dialogues(list(records), tokenizer, max_len, need_answers=True)
+    if not data.examples:
+        raise ValueError("no dialogue has an answer to probe")
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    states, rounds, teacher, choice, dialogue = [], [], [], [], []
+    for start in range(0, len(data.examples), batch_size):
+        batch = data.examples[start:start + batch_size]
+        width = max(len(e) for e in batch)
+        ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for row, e in enumerate(batch):  # right padding: every answer keeps its position
+            ids[row, :len(e)] = torch.from_numpy(e.input_ids)
+            mask[row, :len(e)] = 1
+        with torch.inference_mode():
+            hidden = model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                           output_hidden_states=True, use_cache=False).hidden_states
+        layers = torch.stack(hidden, dim=1)  # (B, L+1, T, D)
+        for row, e in enumerate(batch):
+            index = start + row
+            at = torch.from_numpy(e.answer_pos - 1).to(device)
+            states.append(layers[row][:, at].transpose(0, 1).float().cpu().numpy())
+            n = len(e.answer_pos)
+            record = records[data.record_index[index]]
+            if len(record["choices"]) < n:
+                raise ValueError(f"line {data.record_index[index] + 1}: {n} answers but "
+                                 f"{len(record['choices'])} choices")
+            rounds.append(np.arange(n))
+            teacher.append(e.answer)
+            choice.append(np.asarray(record["choices"][:n], dtype=np.int64))
+            dialogue.append(np.full(n, data.record_index[index]))
+        if progress is not None:
+            progress(min(start + batch_size, len(data.examples)))
+    return AnswerStates(np.concatenate(states), np.concatenate(rounds),
+                        np.concatenate(teacher).astype(np.int64), np.concatenate(choice),
+                        np.concatenate(dialogue).astype(np.int64), int(len(data.option_ids)))
+
+
+def require_choices(records: Sequence[dict[str, Any]]) -> None:
+    """Raise ValueError naming the first line without ``choices`` (a list), which a probe
+    scores its answers against."""
+    for i, record in enumerate(records):
+        if not isinstance(record.get("choices"), list):
+            raise ValueError(f"line {i + 1}: no 'choices' (the users' revealed choices, which "
+                             "bayesflight generate writes); a probe scores answers against them")
+
+
+def fit_probe(x: np.ndarray, y: np.ndarray, n_classes: int, l2: float = 1e-2,
+              max_iter: int = 500) -> LinearProbe:
+    """Multinomial logistic regression of ``y`` (N,) on ``x`` (N, D): inputs standardised
+    with the fitted data's mean and deviation, mean cross-entropy + ``l2`` · ||weight||²,
+    minimised by L-BFGS in float64 from zeros (the same data give the same probe)."""
+    x = np.asarray(x, np.float64)
+    y = np.asarray(y, np.int64)
+    if x.ndim != 2 or y.shape != (len(x),) or len(x) == 0:
+        raise ValueError(f"x must be (N, D) and y (N,) with N > 0, got {x.shape} and {y.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("x must be finite")
+    if y.min() < 0 or y.max() >= n_classes:
+        raise ValueError(f"y must hold classes 0..{n_classes - 1}")
+    if not (l2 >= 0 and np.isfinite(l2)):
+        raise ValueError(f"l2 must be a non-negative number, got {l2!r}")
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale = np.where(scale > 1e-8, scale, 1.0)  # a constant input is left at zero
+    inputs = torch.from_numpy((x - mean) / scale)
+    target = torch.from_numpy(y)
+    weight = torch.zeros(x.shape[1], n_classes, dtype=torch.float64, requires_grad=True)
+    bias = torch.zeros(n_classes, dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([weight, bias], max_iter=max_iter,
+                                  line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = (torch.nn.functional.cross_entropy(inputs @ weight + bias, target)
+                + l2 * (weight ** 2).sum())
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return LinearProbe(mean, scale, weight.detach().numpy(), bias.detach().numpy())
+
+
+def by_round(hit: np.ndarray, rounds: np.ndarray, n_rounds: int) -> list[float | None]:
+    """The mean of ``hit`` in each round 0..n_rounds-1 (None where a round has no answer)."""
+    return [float(hit[rounds == r].mean()) if (rounds == r).any() else None
+            for r in range(n_rounds)]
+
+
+def probe_layers(train: AnswerStates, test: AnswerStates, layers: Sequence[int],
+                 l2: float = 1e-2) -> dict[str, Any]:
+    """Fit a probe of the teacher's answer on ``train``'s states at each of ``layers`` and
+    score it on ``test``, by round: agreement with the teacher, and accuracy (the user's own
+    choice). Also the references on ``test``: the teacher itself, and the constant answer
+    (the option the teacher names most often in ``train``), the line a probe must clear."""
+    if train.n_options != test.n_options:
+        raise ValueError(f"the train dialogues have {train.n_options} options per set and the "
+                         f"test dialogues {test.n_options}")
+    depth = train.states.shape[1]
+    if train.states.shape[2] != test.states.shape[2] or test.states.shape[1] != depth:
+        raise ValueError("train and test states come from different models")
+    bad = [layer for layer in layers if not 0 <= layer < depth]
+    if bad:
+        raise ValueError(f"layers must lie in 0..{depth - 1} (the embeddings and "
+                         f"{depth - 1} decoder layers), got {bad}")
+    n_rounds = int(max(train.rounds.max(), test.rounds.max())) + 1
+    constant = int(np.bincount(train.teacher, minlength=train.n_options).argmax())
+    result: dict[str, Any] = {
+        "n_train": len(train), "n_test": len(test), "n_options": train.n_options,
+        "l2": l2, "n_layers": depth,
+        "teacher": {"accuracy": by_round(test.teacher == test.choice, test.rounds, n_rounds)},
+        "constant": {"option": constant,
+                     "agreement": by_round(test.teacher == constant, test.rounds, n_rounds),
+                     "accuracy": by_round(test.choice == constant, test.rounds, n_rounds)},
+        "layers": [],
+    }
+    for layer in layers:
+        probe = fit_probe(train.states[:, layer], train.teacher, train.n_options, l2)
+        fitted = probe.predict(train.states[:, layer])
+        predicted = probe.predict(test.states[:, layer])
+        result["layers"].append({
+            "layer": int(layer),
+            "train_agreement": float((fitted == train.teacher).mean()),
+            "agreement": by_round(predicted == test.teacher, test.rounds, n_rounds),
+            "accuracy": by_round(predicted == test.choice, test.rounds, n_rounds),
+        })
+    return result
+
+
+def format_probe(result: dict[str, Any]) -> str:
+    """The markdown table of ``probe_layers``' result: one row per layer and reference."""
+    n_rounds = len(result["teacher"]["accuracy"])
+    rounds = " | ".join(f"r{r}" for r in range(n_rounds))
+
+    def cells(values: list[float | None]) -> str:
+        return " | ".join("–" if v is None else f"{v:.3f}" for v in values)
+
+    lines = [f"| probe | fitted agreement | agreement with the teacher: {rounds} | "
+             f"accuracy: {rounds} |", "|---" * (2 + 2 * n_rounds) + "|"]
+    lines.append(f"| teacher | – | {' | '.join(['1.000'] * n_rounds)} | "
+                 f"{cells(result['teacher']['accuracy'])} |")
+    constant = result["constant"]
+    lines.append(f"| always option {constant['option'] + 1} | – | {cells(constant['agreement'])} "
+                 f"| {cells(constant['accuracy'])} |")
+    for row in result["layers"]:
+        lines.append(f"| layer {row['layer']} | {row['train_agreement']:.3f} | "
+                     f"{cells(row['agreement'])} | {cells(row['accuracy'])} |")
+    return "\n".join(lines)
