@@ -10,7 +10,7 @@ import re
 
 import numpy as np
 
-from .domains import Domain
+from .domains import Domain, OptionParseError
 
 Message = dict[str, str]
 
@@ -30,6 +30,23 @@ def question(domain: Domain, options: np.ndarray) -> str:
     """``Which flight is the best option?`` followed by the options (K, F), one block each."""
     blocks = [f"{domain.label(k)}:\n{domain.describe(x)}" for k, x in enumerate(options)]
     return f"Which {domain.noun} is the best option?\n\n" + "\n".join(blocks)
+
+
+def parse_question(domain: Domain, text: str) -> np.ndarray:
+    """Inverse of :func:`question` at the end of a user turn: the options (K, F), normalised
+    as ``domain.parse`` gives them. Raises OptionParseError when the turn asks no question or
+    an option does not parse."""
+    head = f"Which {domain.noun} is the best option?\n\n"
+    if head not in text:
+        raise OptionParseError(f"expected {head.strip()!r} in the user turn")
+    lines = text.rsplit(head, 1)[1].split("\n")
+    if len(lines) < 4 or len(lines) % 2:
+        raise OptionParseError(f"expected a label line and a feature line per option, got "
+                               f"{len(lines)} lines")
+    for k, label in enumerate(lines[::2]):
+        if label != f"{domain.label(k)}:":
+            raise OptionParseError(f"expected {domain.label(k)!r}:, got {label!r}")
+    return np.stack([domain.parse(line) for line in lines[1::2]])
 
 
 def feedback(domain: Domain, recommended: int, preferred: int) -> str:

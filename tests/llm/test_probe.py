@@ -9,9 +9,18 @@ import re
 import numpy as np
 import pytest
 import torch
+from bayesflight import chat
+from bayesflight.assistants import make_assistant
 from bayesflight.cli import main
+from bayesflight.domains import FLIGHT
 from bayesflight.llm import load_model
-from bayesflight.llm.probe import AnswerStates, answer_states, fit_probe, probe_layers
+from bayesflight.llm.probe import (
+    AnswerStates,
+    answer_states,
+    fit_probe,
+    probe_layers,
+    static_answers,
+)
 from bayesflight.train.data import read_dialogues
 from tiny_models import make_tiny_model
 
@@ -57,6 +66,19 @@ def test_the_last_layer_state_is_the_one_the_option_numbers_are_scored_from(tiny
     # Batching (right padding) does not change the states.
     one = answer_states(model, tokenizer, records, batch_size=1)
     np.testing.assert_allclose(one.states, got.states, atol=1e-4)
+
+
+def test_static_targets_are_the_reference_assistants_answers_to_each_question():
+    rng = np.random.default_rng(3)
+    rounds = FLIGHT.sample(rng, (4, 3))
+    messages = chat.conversation(FLIGHT, rounds, np.zeros(4, int), np.ones(4, int),
+                                 FLIGHT.sample(rng, (3,)))
+    record = {"domain": "flight", "messages": messages}
+    got = static_answers(record, 4, ["prior-majority", "cheapest"])
+    for name in ("prior-majority", "cheapest"):
+        expected = make_assistant(name, FLIGHT).predict(rounds).argmax(axis=1)
+        np.testing.assert_array_equal(got[name], expected)
+    assert static_answers(record, 2, ["cheapest"])["cheapest"].shape == (2,)
 
 
 def test_a_probe_finds_a_linear_rule_and_nothing_in_noise():
@@ -117,17 +139,37 @@ def test_the_command_writes_every_layer(tiny_dir, files, tmp_path, capsys):
     assert main(["probe", "--model", str(tiny_dir), "--data", str(train), "--test", str(test),
                  "--device", "cpu", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "| layer 2 |" in out and "| teacher |" in out
+    assert "| layer 2 |" in out and "| the teacher itself |" in out
     result = json.loads((tmp_path / "probe.json").read_text())
-    assert [row["layer"] for row in result["layers"]] == [0, 1, 2]
-    assert (result["n_train"], result["n_test"]) == (36, 18)
-    assert len(result["layers"][0]["agreement"]) == 3
+    by_target = result["targets"]["teacher"]
+    assert [row["layer"] for row in by_target["layers"]] == [0, 1, 2]
+    assert list(result["targets"]) == ["teacher"]
+    assert (by_target["n_train"], by_target["n_test"]) == (36, 18)
+    assert len(by_target["layers"][0]["agreement"]) == 3
+
+
+def test_the_command_probes_each_target(tiny_dir, files, tmp_path, capsys):
+    train, test = files
+    assert main(["probe", "--model", str(tiny_dir), "--data", str(train), "--test", str(test),
+                 "--targets", "cheapest,teacher,prior-majority,choice", "--layers", "0,2",
+                 "--device", "cpu", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| probe of the cheapest |" in out and "| probe of the choice |" in out
+    result = json.loads((tmp_path / "probe.json").read_text())
+    assert list(result["targets"]) == ["cheapest", "teacher", "prior-majority", "choice"]
+    for name, by_target in result["targets"].items():
+        assert by_target["target"] == name
+        assert [row["layer"] for row in by_target["layers"]] == [0, 2]
+    # The accuracy is the user's choice's, whatever the target; the teacher's the same too.
+    teacher = result["targets"]["teacher"]["teacher"]
+    assert all(t["teacher"] == teacher for t in result["targets"].values())
 
 
 @pytest.mark.parametrize("flags, message", [
     (["--layers", "3"], "--layers must lie in 0..2 for this model"),
     (["--layers", "a,b"], "argument --layers: expected 'all' or layer numbers"),
     (["--l2", "-1"], "argument --l2: expected a number >= 0"),
+    (["--targets", "teacher,oracle"], "argument --targets: expected some of teacher,choice"),
     (["--test", "missing.jsonl"], "--test: data file missing.jsonl does not exist"),
 ])
 def test_the_command_refuses_bad_input_in_one_line(tiny_dir, files, tmp_path, capsys,

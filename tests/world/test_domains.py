@@ -126,3 +126,26 @@ def test_sample_lies_on_the_grid_and_covers_it(domain, seed: int) -> None:
     levels = domain.levels(x)
     assert np.array_equal(levels.min(axis=(0, 1)), np.zeros(domain.n_features))
     assert np.array_equal(levels.max(axis=(0, 1)), domain.n_levels - 1)
+
+
+@settings(max_examples=100, deadline=None)
+@given(domain=st.sampled_from(DOMAINS), k=st.integers(2, 6), seed=st.integers(0, 2**31 - 1),
+       previous=st.sampled_from([None, (0, 0), (1, 0)]))
+def test_a_question_parses_back_to_its_options(domain, k: int, seed: int, previous) -> None:
+    from bayesflight import chat
+
+    options = domain.sample(np.random.default_rng(seed), (k,))
+    turn = chat.user_turn(domain, options, previous)
+    np.testing.assert_array_equal(chat.parse_question(domain, turn), options)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("Your option Flight 1 is correct.", "Which flight is the best option?"),
+    ("Which flight is the best option?\n\nFlight 1:\n", "a label line and a feature line"),
+    ("Which flight is the best option?\n\nFlight 2:\nx\nFlight 1:\ny", "'Flight 1':"),
+])
+def test_a_turn_without_a_question_is_refused(text: str, message: str) -> None:
+    from bayesflight import chat
+
+    with pytest.raises(OptionParseError, match=message):
+        chat.parse_question(FLIGHT, text)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..llm.embedded import DEFAULT_MODEL
+from ..llm.probe import STATIC_ASSISTANTS, TARGETS
 from .options import add_device_argument, add_dtype_argument, positive_int
 
 
@@ -24,6 +25,15 @@ def layer_list(text: str) -> list[int] | None:
         raise argparse.ArgumentTypeError(f"expected 'all' or layer numbers such as 0,6,12, "
                                          f"got {text!r}")
     return sorted(set(layers))
+
+
+def target_list(text: str) -> list[str]:
+    """Comma-separated probe targets, each one of TARGETS."""
+    names = [part for part in text.split(",") if part]
+    bad = [name for name in names if name not in TARGETS]
+    if not names or bad:
+        raise argparse.ArgumentTypeError(f"expected some of {','.join(TARGETS)}, got {text!r}")
+    return list(dict.fromkeys(names))
 
 
 def non_negative_float(text: str) -> float:
@@ -58,6 +68,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--layers", type=layer_list, default=None,
                         help="'all' or the layers to probe, e.g. 0,6,12 (0: the embeddings; "
                              "default all)")
+    parser.add_argument("--targets", type=target_list, default=["teacher"],
+                        help="what the probes predict, comma-separated: teacher (its answer), "
+                             "choice (the user's), prior-majority (the Bayesian rule with no "
+                             "evidence: a static rule of all features), cheapest (one feature "
+                             "compared) (default teacher)")
     parser.add_argument("--l2", type=non_negative_float, default=1e-2,
                         help="the probes' L2 penalty on standardised states (default 0.01)")
     parser.add_argument("--limit", type=positive_int, default=None,
@@ -102,21 +117,26 @@ def run(args: argparse.Namespace) -> int:
             print(f"\r{name}: {done}/{total} dialogues", end="", file=sys.stderr, flush=True)
 
         try:
-            states[name] = answer_states(model, tokenizer, records, args.batch_size,
-                                         progress=progress)
+            states[name] = answer_states(
+                model, tokenizer, records, args.batch_size,
+                assistants=[t for t in args.targets if t in STATIC_ASSISTANTS],
+                progress=progress)
         except ValueError as err:
             raise ValueError(f"--{name} {getattr(args, name)}: {err}") from None
         print(file=sys.stderr)
     layers = list(range(depth)) if args.layers is None else args.layers
-    result = probe_layers(states["data"], states["test"], layers, args.l2)
+    result = {"targets": {target: probe_layers(states["data"], states["test"], layers,
+                                               args.l2, target) for target in args.targets}}
     result.update({"command": "probe", "version": __version__, "model": args.model,
                    "adapter": args.adapter, "data": args.data, "test": args.test,
                    "device": str(next(model.parameters()).device),
                    "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
                    "seconds": round(time.perf_counter() - start, 2)})
-    print(f"probes of the teacher's answer: fitted on {result['n_train']} answers of "
-          f"{len(data)} dialogues, scored on {result['n_test']} of {len(test)}, by round\n")
-    print(format_probe(result))
+    print(f"linear probes fitted on {len(states['data'])} answers of {len(data)} dialogues, "
+          f"scored on {len(states['test'])} of {len(test)} by round (agreement with the "
+          "target; accuracy: the user's choice)")
+    for by_target in result["targets"].values():
+        print(f"\n{format_probe(by_target)}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "probe.json", result)

@@ -11,19 +11,30 @@ has to route it to the output; if no layer does, fine-tuning has to build the co
 every layer, the state just before each answer's option-number token: the state whose output
 row scores the options. ``fit_probe`` fits one probe (standardised inputs, L2 penalty,
 L-BFGS in float64: deterministic); ``probe_layers`` fits one per layer on one file and scores
-it on another, by round.
+it on another, by round. Besides the teacher's answer, a probe can target the user's own
+choice or what a static reference assistant would answer (``prior-majority``: the Bayesian
+rule with no evidence; ``cheapest``: one feature compared), to ask whether the model reads
+the options at all before asking whether it updates.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 
+from .. import chat
+from ..assistants import make_assistant
+from ..domains import get_domain
 from ..train.data import tokenize_dialogues
+
+# What a probe can be fitted to predict: the teacher's answer, the user's choice, or the
+# answer of a reference assistant that needs nothing of the user (computed from the options
+# parsed back from each question).
+STATIC_ASSISTANTS = ("prior-majority", "cheapest")
+TARGETS = ("teacher", "choice", *STATIC_ASSISTANTS)
 
 
 @dataclass(frozen=True)
@@ -37,9 +48,19 @@ class AnswerStates:
     choice: np.ndarray  # (N,) int64: the option the user chose in that round
     dialogue: np.ndarray  # (N,) int64: the record the answer comes from
     n_options: int
+    assistants: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (N,) answers
 
     def __len__(self) -> int:
         return len(self.rounds)
+
+    def target(self, name: str) -> np.ndarray:
+        """(N,) the options ``name`` (one of TARGETS) names at each answer."""
+        if name in ("teacher", "choice"):
+            return getattr(self, name)
+        if name not in self.assistants:
+            raise ValueError(f"target must be one of {', '.join(TARGETS)} and computed by "
+                             f"answer_states(assistants=...), got {name!r}")
+        return self.assistants[name]
 
 
 @dataclass(frozen=True)
@@ -62,21 +83,31 @@ class LinearProbe:
 
 def answer_states(model: Any, tokenizer: Any, records: Sequence[dict[str, Any]],
                   batch_size: int = 8, max_len: int = 4096,
+                  assistants: Sequence[str] = (),
                   progress: Callable[[int], None] | None = None) -> AnswerStates:
     """Run ``model`` over the dialogues ``records`` and keep every layer's hidden state just
     before each answer's option number. Every record needs ``option_probs`` (the answers'
     options) and ``choices`` (the users' revealed choices), as ``generate`` writes them; a
     dialogue is cut to ``max_len`` tokens like the trainer cuts it (the answers past it are
-    dropped). ``progress`` is called with the number of dialogues done after each batch."""
+    dropped). ``assistants`` (of STATIC_ASSISTANTS): also record what each would answer
+    to each question. ``progress`` is called with the number of dialogues done after each
+    batch."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    import torch
+
     require_choices(records)
+    unknown = [name for name in assistants if name not in STATIC_ASSISTANTS]
+    if unknown:
+        raise ValueError(f"assistants must be among {', '.join(STATIC_ASSISTANTS)}, "
+                         f"got {unknown}")
     data = tokenize_dialogues(list(records), tokenizer, max_len, need_answers=True)
     if not data.examples:
         raise ValueError("no dialogue has an answer to probe")
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     states, rounds, teacher, choice, dialogue = [], [], [], [], []
+    static: dict[str, list[np.ndarray]] = {name: [] for name in assistants}
     for start in range(0, len(data.examples), batch_size):
         batch = data.examples[start:start + batch_size]
         width = max(len(e) for e in batch)
@@ -102,11 +133,27 @@ def answer_states(model: Any, tokenizer: Any, records: Sequence[dict[str, Any]],
             teacher.append(e.answer)
             choice.append(np.asarray(record["choices"][:n], dtype=np.int64))
             dialogue.append(np.full(n, data.record_index[index]))
+            for name, answers in static_answers(record, n, assistants).items():
+                static[name].append(answers)
         if progress is not None:
             progress(min(start + batch_size, len(data.examples)))
     return AnswerStates(np.concatenate(states), np.concatenate(rounds),
                         np.concatenate(teacher).astype(np.int64), np.concatenate(choice),
-                        np.concatenate(dialogue).astype(np.int64), int(len(data.option_ids)))
+                        np.concatenate(dialogue).astype(np.int64), int(len(data.option_ids)),
+                        {name: np.concatenate(a) for name, a in static.items()})
+
+
+def static_answers(record: dict[str, Any], n: int,
+                   assistants: Sequence[str]) -> dict[str, np.ndarray]:
+    """What each of ``assistants`` answers to the first ``n`` questions of ``record``: the
+    options parsed back from its user turns, the most probable one (the first on a tie)."""
+    if not assistants:
+        return {}
+    domain = get_domain(record.get("domain", "flight"))
+    turns = [m["content"] for m in record["messages"] if m["role"] == "user"][:n]
+    options = np.stack([chat.parse_question(domain, turn) for turn in turns])
+    return {name: make_assistant(name, domain).predict(options).argmax(axis=1)
+            for name in assistants}
 
 
 def require_choices(records: Sequence[dict[str, Any]]) -> None:
@@ -123,6 +170,8 @@ def fit_probe(x: np.ndarray, y: np.ndarray, n_classes: int, l2: float = 1e-2,
     """Multinomial logistic regression of ``y`` (N,) on ``x`` (N, D): inputs standardised
     with the fitted data's mean and deviation, mean cross-entropy + ``l2`` · ||weight||²,
     minimised by L-BFGS in float64 from zeros (the same data give the same probe)."""
+    import torch
+
     x = np.asarray(x, np.float64)
     y = np.asarray(y, np.int64)
     if x.ndim != 2 or y.shape != (len(x),) or len(x) == 0:
@@ -143,7 +192,7 @@ def fit_probe(x: np.ndarray, y: np.ndarray, n_classes: int, l2: float = 1e-2,
     optimizer = torch.optim.LBFGS([weight, bias], max_iter=max_iter,
                                   line_search_fn="strong_wolfe")
 
-    def closure() -> torch.Tensor:
+    def closure() -> Any:
         optimizer.zero_grad()
         loss = (torch.nn.functional.cross_entropy(inputs @ weight + bias, target)
                 + l2 * (weight ** 2).sum())
@@ -161,11 +210,13 @@ def by_round(hit: np.ndarray, rounds: np.ndarray, n_rounds: int) -> list[float |
 
 
 def probe_layers(train: AnswerStates, test: AnswerStates, layers: Sequence[int],
-                 l2: float = 1e-2) -> dict[str, Any]:
-    """Fit a probe of the teacher's answer on ``train``'s states at each of ``layers`` and
-    score it on ``test``, by round: agreement with the teacher, and accuracy (the user's own
-    choice). Also the references on ``test``: the teacher itself, and the constant answer
-    (the option the teacher names most often in ``train``), the line a probe must clear."""
+                 l2: float = 1e-2, target: str = "teacher") -> dict[str, Any]:
+    """Fit a probe of ``target`` (the teacher's answer by default; one of TARGETS) on
+    ``train``'s states at each of ``layers`` and score it on ``test``, by round: agreement
+    with the target, and accuracy (the user's own choice). Also the references on ``test``:
+    the teacher's accuracy, and the constant answer (the option the target names most often
+    in ``train``), the line a probe must clear."""
+    y_train, y_test = train.target(target), test.target(target)
     if train.n_options != test.n_options:
         raise ValueError(f"the train dialogues have {train.n_options} options per set and the "
                          f"test dialogues {test.n_options}")
@@ -177,24 +228,24 @@ def probe_layers(train: AnswerStates, test: AnswerStates, layers: Sequence[int],
         raise ValueError(f"layers must lie in 0..{depth - 1} (the embeddings and "
                          f"{depth - 1} decoder layers), got {bad}")
     n_rounds = int(max(train.rounds.max(), test.rounds.max())) + 1
-    constant = int(np.bincount(train.teacher, minlength=train.n_options).argmax())
+    constant = int(np.bincount(y_train, minlength=train.n_options).argmax())
     result: dict[str, Any] = {
-        "n_train": len(train), "n_test": len(test), "n_options": train.n_options,
-        "l2": l2, "n_layers": depth,
+        "target": target, "n_train": len(train), "n_test": len(test),
+        "n_options": train.n_options, "l2": l2, "n_layers": depth,
         "teacher": {"accuracy": by_round(test.teacher == test.choice, test.rounds, n_rounds)},
         "constant": {"option": constant,
-                     "agreement": by_round(test.teacher == constant, test.rounds, n_rounds),
+                     "agreement": by_round(y_test == constant, test.rounds, n_rounds),
                      "accuracy": by_round(test.choice == constant, test.rounds, n_rounds)},
         "layers": [],
     }
     for layer in layers:
-        probe = fit_probe(train.states[:, layer], train.teacher, train.n_options, l2)
+        probe = fit_probe(train.states[:, layer], y_train, train.n_options, l2)
         fitted = probe.predict(train.states[:, layer])
         predicted = probe.predict(test.states[:, layer])
         result["layers"].append({
             "layer": int(layer),
-            "train_agreement": float((fitted == train.teacher).mean()),
-            "agreement": by_round(predicted == test.teacher, test.rounds, n_rounds),
+            "train_agreement": float((fitted == y_train).mean()),
+            "agreement": by_round(predicted == y_test, test.rounds, n_rounds),
             "accuracy": by_round(predicted == test.choice, test.rounds, n_rounds),
         })
     return result
@@ -208,9 +259,9 @@ def format_probe(result: dict[str, Any]) -> str:
     def cells(values: list[float | None]) -> str:
         return " | ".join("–" if v is None else f"{v:.3f}" for v in values)
 
-    lines = [f"| probe | fitted agreement | agreement with the teacher: {rounds} | "
+    lines = [f"| probe of the {result['target']} | fitted agreement | agreement: {rounds} | "
              f"accuracy: {rounds} |", "|---" * (2 + 2 * n_rounds) + "|"]
-    lines.append(f"| teacher | – | {' | '.join(['1.000'] * n_rounds)} | "
+    lines.append(f"| the teacher itself | – | {' | '.join(['–'] * n_rounds)} | "
                  f"{cells(result['teacher']['accuracy'])} |")
     constant = result["constant"]
     lines.append(f"| always option {constant['option'] + 1} | – | {cells(constant['agreement'])} "
