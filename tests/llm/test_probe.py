@@ -21,6 +21,7 @@ from bayesflight.llm.probe import (
     probe_layers,
     static_answers,
 )
+from bayesflight.metrics import Z95
 from bayesflight.train.data import read_dialogues
 from tiny_models import make_tiny_model
 
@@ -112,6 +113,10 @@ def _states(rng, n: int, signal: float) -> AnswerStates:
     return AnswerStates(noise, np.arange(n) % 2, teacher, choice, np.arange(n) // 2, 3)
 
 
+def constant_option(states: AnswerStates) -> int:
+    return int(np.bincount(states.teacher).argmax())
+
+
 def test_probe_layers_scores_each_layer_and_the_references_by_round():
     rng = np.random.default_rng(1)
     train, test = _states(rng, 400, 4.0), _states(rng, 300, 4.0)
@@ -125,6 +130,12 @@ def test_probe_layers_scores_each_layer_and_the_references_by_round():
             (test.teacher[at] == test.choice[at]).mean())
         assert signal["accuracy"][r] == pytest.approx(result["teacher"]["accuracy"][r],
                                                       abs=0.05)
+        hits = (np.full(at.sum(), constant_option(train)) == test.teacher[at]).astype(float)
+        half = Z95 * hits.std(ddof=1) / np.sqrt(len(hits))
+        np.testing.assert_allclose(result["constant"]["agreement_ci95"][r],
+                                   np.clip([hits.mean() - half, hits.mean() + half], 0, 1))
+        low, high = noise["agreement_ci95"][r]
+        assert low <= noise["agreement"][r] <= high
     constant = result["constant"]["option"]
     assert constant == np.bincount(train.teacher).argmax()
     with pytest.raises(ValueError, match="layers must lie in 0..1"):

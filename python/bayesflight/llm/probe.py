@@ -28,6 +28,7 @@ import numpy as np
 from .. import chat
 from ..assistants import make_assistant
 from ..domains import get_domain
+from ..metrics import format_ci, mean_ci95
 from ..train.data import tokenize_dialogues
 
 # What a probe can be fitted to predict: the teacher's answer, the user's choice, or the
@@ -203,19 +204,31 @@ def fit_probe(x: np.ndarray, y: np.ndarray, n_classes: int, l2: float = 1e-2,
     return LinearProbe(mean, scale, weight.detach().numpy(), bias.detach().numpy())
 
 
-def by_round(hit: np.ndarray, rounds: np.ndarray, n_rounds: int) -> list[float | None]:
-    """The mean of ``hit`` in each round 0..n_rounds-1 (None where a round has no answer)."""
-    return [float(hit[rounds == r].mean()) if (rounds == r).any() else None
-            for r in range(n_rounds)]
+def rates(key: str, hit: np.ndarray, rounds: np.ndarray, n_rounds: int) -> dict[str, list]:
+    """The share of ``hit`` in each round 0..n_rounds-1 as ``key`` and its normal 95%
+    interval over the round's answers (one per dialogue) as ``key_ci95``; None where a round
+    has no answer."""
+    means: list[float | None] = []
+    intervals: list[list[float] | None] = []
+    for r in range(n_rounds):
+        at = hit[rounds == r]
+        if not len(at):
+            means.append(None)
+            intervals.append(None)
+            continue
+        mean, interval = mean_ci95(at.astype(np.float64))
+        means.append(float(mean))
+        intervals.append([float(v) for v in interval])
+    return {key: means, f"{key}_ci95": intervals}
 
 
 def probe_layers(train: AnswerStates, test: AnswerStates, layers: Sequence[int],
                  l2: float = 1e-2, target: str = "teacher") -> dict[str, Any]:
     """Fit a probe of ``target`` (the teacher's answer by default; one of TARGETS) on
     ``train``'s states at each of ``layers`` and score it on ``test``, by round: agreement
-    with the target, and accuracy (the user's own choice). Also the references on ``test``:
-    the teacher's accuracy, and the constant answer (the option the target names most often
-    in ``train``), the line a probe must clear."""
+    with the target, and accuracy (the user's own choice), each with its 95% CI. Also the
+    references on ``test``: the teacher's accuracy, and the constant answer (the option the
+    target names most often in ``train``), the line a probe must clear."""
     y_train, y_test = train.target(target), test.target(target)
     if train.n_options != test.n_options:
         raise ValueError(f"the train dialogues have {train.n_options} options per set and the "
@@ -229,44 +242,47 @@ def probe_layers(train: AnswerStates, test: AnswerStates, layers: Sequence[int],
                          f"{depth - 1} decoder layers), got {bad}")
     n_rounds = int(max(train.rounds.max(), test.rounds.max())) + 1
     constant = int(np.bincount(y_train, minlength=train.n_options).argmax())
+
+    def scored(answers: np.ndarray) -> dict[str, list]:
+        return {**rates("agreement", answers == y_test, test.rounds, n_rounds),
+                **rates("accuracy", answers == test.choice, test.rounds, n_rounds)}
+
     result: dict[str, Any] = {
         "target": target, "n_train": len(train), "n_test": len(test),
         "n_options": train.n_options, "l2": l2, "n_layers": depth,
-        "teacher": {"accuracy": by_round(test.teacher == test.choice, test.rounds, n_rounds)},
-        "constant": {"option": constant,
-                     "agreement": by_round(y_test == constant, test.rounds, n_rounds),
-                     "accuracy": by_round(test.choice == constant, test.rounds, n_rounds)},
+        "teacher": rates("accuracy", test.teacher == test.choice, test.rounds, n_rounds),
+        "constant": {"option": constant, **scored(np.full_like(y_test, constant))},
         "layers": [],
     }
     for layer in layers:
         probe = fit_probe(train.states[:, layer], y_train, train.n_options, l2)
         fitted = probe.predict(train.states[:, layer])
-        predicted = probe.predict(test.states[:, layer])
         result["layers"].append({
             "layer": int(layer),
             "train_agreement": float((fitted == y_train).mean()),
-            "agreement": by_round(predicted == y_test, test.rounds, n_rounds),
-            "accuracy": by_round(predicted == test.choice, test.rounds, n_rounds),
+            **scored(probe.predict(test.states[:, layer])),
         })
     return result
 
 
 def format_probe(result: dict[str, Any]) -> str:
-    """The markdown table of ``probe_layers``' result: one row per layer and reference."""
+    """The markdown table of ``probe_layers``' result: one row per layer and reference, each
+    share by round with its 95% CI half-width."""
     n_rounds = len(result["teacher"]["accuracy"])
     rounds = " | ".join(f"r{r}" for r in range(n_rounds))
 
-    def cells(values: list[float | None]) -> str:
-        return " | ".join("–" if v is None else f"{v:.3f}" for v in values)
+    def cells(row: dict[str, Any], key: str) -> str:
+        return " | ".join("–" if v is None else format_ci(v, ci)
+                          for v, ci in zip(row[key], row[f"{key}_ci95"], strict=True))
 
     lines = [f"| probe of the {result['target']} | fitted agreement | agreement: {rounds} | "
              f"accuracy: {rounds} |", "|---" * (2 + 2 * n_rounds) + "|"]
     lines.append(f"| the teacher itself | – | {' | '.join(['–'] * n_rounds)} | "
-                 f"{cells(result['teacher']['accuracy'])} |")
+                 f"{cells(result['teacher'], 'accuracy')} |")
     constant = result["constant"]
-    lines.append(f"| always option {constant['option'] + 1} | – | {cells(constant['agreement'])} "
-                 f"| {cells(constant['accuracy'])} |")
+    lines.append(f"| always option {constant['option'] + 1} | – | "
+                 f"{cells(constant, 'agreement')} | {cells(constant, 'accuracy')} |")
     for row in result["layers"]:
         lines.append(f"| layer {row['layer']} | {row['train_agreement']:.3f} | "
-                     f"{cells(row['agreement'])} | {cells(row['accuracy'])} |")
+                     f"{cells(row, 'agreement')} | {cells(row, 'accuracy')} |")
     return "\n".join(lines)
