@@ -5,12 +5,15 @@
 #   eval   evaluation questions/s: one user at a time against 64 users together
 #   levers reproduce --config docs/configs/levers.yaml sized to MINUTES by --time-budget, then
 #          the belief-state model evaluated on the exact statements (evaluate --mode given)
+#   probe  after levers: linear probes of the taught models' hidden states (bayesflight probe),
+#          on the dialogues of docs/results.md's CPU probe of the original model: did
+#          teaching make the Bayesian answer readable inside the model, if not at its output?
 # Each part has its own time limit, so a slow compile cannot eat the others' time; every log
 # goes to OUT/*.log. Usage: benchmarks/gpu_checks.sh OUT [PARTS] [MINUTES]
 #   e.g. benchmarks/gpu_checks.sh gpu-out mfu,eval        (about 6 minutes)
-#        benchmarks/gpu_checks.sh gpu-out levers 8        (about 10 minutes)
+#        benchmarks/gpu_checks.sh gpu-out levers,probe 8  (about 12 minutes)
 set -uo pipefail
-out=${1:?usage: benchmarks/gpu_checks.sh OUT [mfu,eval,levers] [MINUTES]}
+out=${1:?usage: benchmarks/gpu_checks.sh OUT [mfu,eval,levers,probe] [MINUTES]}
 parts=${2:-mfu,eval}
 minutes=${3:-8}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -51,4 +54,16 @@ print('--users', s['eval_users'], '--heldout', s['eval_heldout'], '--rounds', s[
 '--seed', k['seed'])" "$out/levers/reproduce.json") || exit 2
   run given 180 bayesflight evaluate --model "$out/levers/models/bayesian-statements-taught" \
     --mode given --user-pool eval $evalset --batch-size 256 --no-progress --out "$out/given"
+fi
+if [[ ,$parts, == *,probe,* ]]; then
+  for side in "train 1 500" "eval 7 300"; do
+    read -r pool seed n <<<"$side"
+    bayesflight generate --teacher bayesian --dialogues "$n" --user-pool "$pool" --seed "$seed" \
+      --out "$out/probe-$pool.jsonl" >/dev/null || exit 2
+  done
+  for model in bayesian-taught oracle-taught; do
+    run "probe-$model" 240 bayesflight probe --model "$out/levers/models/$model" \
+      --data "$out/probe-train.jsonl" --test "$out/probe-eval.jsonl" --batch-size 16 \
+      --targets teacher,prior-majority,cheapest --layers 0,6,12,18,24,30 --out "$out/probe-$model"
+  done
 fi
