@@ -17,6 +17,7 @@ from bayesflight.llm import load_model
 from bayesflight.llm.probe import (
     AnswerStates,
     answer_states,
+    check_records,
     fit_probe,
     probe_layers,
     static_answers,
@@ -72,14 +73,34 @@ def test_the_last_layer_state_is_the_one_the_option_numbers_are_scored_from(tiny
 def test_static_targets_are_the_reference_assistants_answers_to_each_question():
     rng = np.random.default_rng(3)
     rounds = FLIGHT.sample(rng, (4, 3))
+    price = FLIGHT.feature_names.index("price")
+    rounds[:, :, price] = [[0.5, 0.1, 0.9], [0.3, 0.8, 0.0], [0.2, 0.6, 0.4], [1.0, 0.7, 0.8]]
     messages = chat.conversation(FLIGHT, rounds, np.zeros(4, int), np.ones(4, int),
                                  FLIGHT.sample(rng, (3,)))
     record = {"domain": "flight", "messages": messages}
     got = static_answers(record, 4, ["prior-majority", "cheapest"])
-    for name in ("prior-majority", "cheapest"):
-        expected = make_assistant(name, FLIGHT).predict(rounds).argmax(axis=1)
-        np.testing.assert_array_equal(got[name], expected)
-    assert static_answers(record, 2, ["cheapest"])["cheapest"].shape == (2,)
+    assert got["cheapest"].tolist() == [1, 2, 0, 1]
+    expected = make_assistant("prior-majority", FLIGHT).recommend(rounds)
+    np.testing.assert_array_equal(got["prior-majority"], expected)
+    assert static_answers(record, 2, ["cheapest"])["cheapest"].tolist() == [1, 2]
+
+
+def test_skipped_and_truncated_dialogues_keep_their_own_choices(tiny_dir, files, tmp_path):
+    model, tokenizer = load_model(str(tiny_dir), device="cpu", dtype="fp32")
+    records = read_dialogues(files[0])[:4]
+    records[1] = {**records[1], "messages": records[1]["messages"][:1], "option_probs": [],
+                  "choices": []}  # no assistant turn: skipped
+    full = answer_states(model, tokenizer, records, batch_size=3)
+    assert full.dialogue.tolist() == [0, 0, 0, 2, 2, 2, 3, 3, 3]
+    assert full.choice.tolist() == [c for i in (0, 2, 3) for c in records[i]["choices"]]
+    assert any("skipped 1 of 4" in note for note in full.notes)
+    text = tokenizer.apply_chat_template(records[0]["messages"][:4], tokenize=False)
+    cut = answer_states(model, tokenizer, records, batch_size=3,
+                        max_len=len(tokenizer(text).input_ids) + 1)
+    assert cut.rounds.tolist() == [0, 1] * 3  # the third round cut from every dialogue
+    assert cut.choice.tolist() == [c for i in (0, 2, 3) for c in records[i]["choices"][:2]]
+    np.testing.assert_allclose(cut.states, full.states[full.rounds < 2], atol=1e-4)
+    assert any("kept their opening rounds only" in note for note in cut.notes)
 
 
 def test_a_probe_finds_a_linear_rule_and_nothing_in_noise():
@@ -207,5 +228,60 @@ def test_dialogues_without_choices_are_refused_with_the_line(tiny_dir, files, tm
     bad.write_text("\n".join([lines[0], json.dumps(record)]) + "\n")
     assert main(["probe", "--model", str(tiny_dir), "--data", str(files[0]), "--test",
                  str(bad), "--device", "cpu", "--out", str(tmp_path / "o")]) == 2
-    assert "--test" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"--test {bad} line 2: 'choices' must give the user's choice (0..2)" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("test_args, flags, message", [
+    (["--domain", "hotel"], [], "--data has flight dialogues of 3 options and --test hotel of 3"),
+    (["--options", "4"], [], "--data has flight dialogues of 3 options and --test flight of 4"),
+    ([], ["--targets", "teacher,cheapest"], None),
+])
+def test_files_a_probe_cannot_compare_are_refused_before_the_model_loads(
+        tiny_dir, files, tmp_path, capsys, monkeypatch, test_args, flags, message):
+    import bayesflight.llm.models as models
+
+    test = tmp_path / "test.jsonl"
+    domain = "flight-2" if message is None else "flight"
+    data = files[0]
+    if message is None:  # the cheapest option needs a price; flight-2 has none
+        data = tmp_path / "data.jsonl"
+        assert main(["generate", "--teacher", "bayesian", "--dialogues", "3", "--domain",
+                     domain, "--out", str(data)]) == 0
+        test_args = ["--domain", domain]
+        message = "--targets cheapest: domain flight-2 has no 'price' feature"
+    assert main(["generate", "--teacher", "bayesian", "--dialogues", "3", *test_args,
+                 "--out", str(test)]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(models, "load_model", lambda *a, **k: pytest.fail("model loaded"))
+    assert main(["probe", "--model", str(tiny_dir), "--data", str(data), "--test", str(test),
+                 *flags, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"domain": 5}, "line 1: 'domain' must be a domain name, got 5"),
+    ({"domain": "boat"}, "line 1: domain must be one of"),
+    ({"choices": [None, 0, 0]}, "line 1: 'choices' must give the user's choice (0..2)"),
+    ({"choices": [1.5, 0, 0]}, "line 1: 'choices' must give"),
+    ({"choices": [3, 0, 0]}, "line 1: 'choices' must give"),
+    ({"choices": [0]}, "in each of its 3 rounds"),
+])
+def test_records_a_probe_cannot_use_are_refused_in_one_line(files, change, message):
+    record = {**read_dialogues(files[0])[0], **change}
+    with pytest.raises(ValueError, match=re.escape(message)):
+        check_records([record], "--data d.jsonl")
+    with pytest.raises(ValueError, match="--data d.jsonl: no dialogues"):
+        check_records([], "--data d.jsonl")
+
+
+def test_out_that_is_a_file_is_refused_before_anything_runs(tiny_dir, files, tmp_path,
+                                                            capsys):
+    (tmp_path / "o").write_text("")
+    assert main(["probe", "--model", str(tiny_dir), "--data", str(files[0]), "--test",
+                 str(files[1]), "--out", str(tmp_path / "o")]) == 2
+    assert "--out" in capsys.readouterr().err

@@ -88,20 +88,38 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
+    from ..assistants import make_assistant
     from ..cli import error_line
+    from ..domains import get_domain
     from ..fileio import write_json
     from ..llm.models import check_model_source
-    from ..llm.probe import answer_states, format_probe, probe_layers, require_choices
+    from ..llm.probe import answer_states, check_records, format_probe, probe_layers
     from ..train.data import read_dialogues
 
     check_model_source(args.model)
-    files = {}
-    for name in ("data", "test"):
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: exists and is not a directory")
+    files, shapes = {}, {}
+    for name in ("data", "test"):  # everything that can be refused, before the model loads
+        path = getattr(args, name)
         try:
-            files[name] = read_dialogues(getattr(args, name))[:args.limit]
-            require_choices(files[name])
+            files[name] = read_dialogues(path)[:args.limit]
         except (ValueError, OSError) as err:
             raise ValueError(f"--{name}: {error_line(err)}") from None
+        shapes[name] = check_records(files[name], f"--{name} {path}")
+    if shapes["data"] != shapes["test"]:
+        (d, kd), (t, kt) = shapes["data"], shapes["test"]
+        raise ValueError(f"--data has {', '.join(d)} dialogues of {kd} options and --test "
+                         f"{', '.join(t)} of {kt}: a probe is scored on the kind of dialogue "
+                         f"it was fitted on")
+    static = [t for t in args.targets if t in STATIC_ASSISTANTS]
+    for target in static:
+        for domain in shapes["data"][0]:
+            try:
+                make_assistant(target, get_domain(domain))
+            except ValueError as err:
+                raise ValueError(f"--targets {target}: {err}") from None
     data, test = files["data"], files["test"]
     from ..llm.models import load_model
 
@@ -116,28 +134,26 @@ def run(args: argparse.Namespace) -> int:
         def progress(done: int, name: str = name, total: int = len(records)) -> None:
             print(f"\r{name}: {done}/{total} dialogues", end="", file=sys.stderr, flush=True)
 
-        try:
-            states[name] = answer_states(
-                model, tokenizer, records, args.batch_size,
-                assistants=[t for t in args.targets if t in STATIC_ASSISTANTS],
-                progress=progress)
-        except ValueError as err:
-            raise ValueError(f"--{name} {getattr(args, name)}: {err}") from None
+        states[name] = answer_states(model, tokenizer, records, args.batch_size,
+                                     assistants=static, source=f"--{name} {getattr(args, name)}",
+                                     progress=progress)
         print(file=sys.stderr)
+        for note in states[name].notes:
+            print(f"bayesflight probe: note: {note}", file=sys.stderr)
     layers = list(range(depth)) if args.layers is None else args.layers
     result = {"targets": {target: probe_layers(states["data"], states["test"], layers,
                                                args.l2, target) for target in args.targets}}
     result.update({"command": "probe", "version": __version__, "model": args.model,
                    "adapter": args.adapter, "data": args.data, "test": args.test,
+                   "notes": [n for side in states.values() for n in side.notes],
                    "device": str(next(model.parameters()).device),
                    "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
                    "seconds": round(time.perf_counter() - start, 2)})
-    print(f"linear probes fitted on {len(states['data'])} answers of {len(data)} dialogues, "
-          f"scored on {len(states['test'])} of {len(test)} by round (agreement with the "
-          "target; accuracy: the user's choice)")
+    print(f"linear probes fitted on {len(states['data'])} answers of the --data dialogues, "
+          f"scored on {len(states['test'])} of the --test dialogues by round (agreement with "
+          "the target; accuracy: the user's choice)")
     for by_target in result["targets"].values():
         print(f"\n{format_probe(by_target)}")
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "probe.json", result)
     print(f"\nwrote {out / 'probe.json'} in {result['seconds']:.0f} s", file=sys.stderr)

@@ -19,6 +19,8 @@ the options at all before asking whether it updates.
 
 from __future__ import annotations
 
+import functools
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +52,7 @@ class AnswerStates:
     dialogue: np.ndarray  # (N,) int64: the record the answer comes from
     n_options: int
     assistants: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (N,) answers
+    notes: tuple[str, ...] = ()  # what tokenising skipped, truncated or dropped
 
     def __len__(self) -> int:
         return len(self.rounds)
@@ -84,27 +87,27 @@ class LinearProbe:
 
 def answer_states(model: Any, tokenizer: Any, records: Sequence[dict[str, Any]],
                   batch_size: int = 8, max_len: int = 4096,
-                  assistants: Sequence[str] = (),
+                  assistants: Sequence[str] = (), source: str = "dialogues",
                   progress: Callable[[int], None] | None = None) -> AnswerStates:
     """Run ``model`` over the dialogues ``records`` and keep every layer's hidden state just
-    before each answer's option number. Every record needs ``option_probs`` (the answers'
-    options) and ``choices`` (the users' revealed choices), as ``generate`` writes them; a
-    dialogue is cut to ``max_len`` tokens like the trainer cuts it (the answers past it are
-    dropped). ``assistants`` (of STATIC_ASSISTANTS): also record what each would answer
-    to each question. ``progress`` is called with the number of dialogues done after each
-    batch."""
+    before each answer's option number. The records must pass ``check_records`` (``source``
+    names them in its errors and in the notes); a dialogue is cut to ``max_len`` tokens like
+    the trainer cuts it (the answers past it are dropped, and ``notes`` says so).
+    ``assistants`` (of STATIC_ASSISTANTS): also record what each would answer to each
+    question. ``progress`` is called with the number of dialogues done after each batch."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     import torch
 
-    require_choices(records)
     unknown = [name for name in assistants if name not in STATIC_ASSISTANTS]
     if unknown:
         raise ValueError(f"assistants must be among {', '.join(STATIC_ASSISTANTS)}, "
                          f"got {unknown}")
-    data = tokenize_dialogues(list(records), tokenizer, max_len, need_answers=True)
-    if not data.examples:
-        raise ValueError("no dialogue has an answer to probe")
+    check_records(records, source)
+    with warnings.catch_warnings():  # what tokenising cut is kept in ``notes`` instead
+        warnings.simplefilter("ignore")
+        data = tokenize_dialogues(list(records), tokenizer, max_len, need_answers=True,
+                                  source=source)
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     states, rounds, teacher, choice, dialogue = [], [], [], [], []
@@ -120,20 +123,18 @@ def answer_states(model: Any, tokenizer: Any, records: Sequence[dict[str, Any]],
         with torch.inference_mode():
             hidden = model(input_ids=ids.to(device), attention_mask=mask.to(device),
                            output_hidden_states=True, use_cache=False).hidden_states
-        layers = torch.stack(hidden, dim=1)  # (B, L+1, T, D)
         for row, e in enumerate(batch):
-            index = start + row
+            line = data.record_index[start + row]
             at = torch.from_numpy(e.answer_pos - 1).to(device)
-            states.append(layers[row][:, at].transpose(0, 1).float().cpu().numpy())
+            # (A, L+1, D): only the answers' rows of each layer are copied
+            states.append(torch.stack([h[row, at] for h in hidden], dim=1)
+                          .float().cpu().numpy())
             n = len(e.answer_pos)
-            record = records[data.record_index[index]]
-            if len(record["choices"]) < n:
-                raise ValueError(f"line {data.record_index[index] + 1}: {n} answers but "
-                                 f"{len(record['choices'])} choices")
+            record = records[line]
             rounds.append(np.arange(n))
             teacher.append(e.answer)
             choice.append(np.asarray(record["choices"][:n], dtype=np.int64))
-            dialogue.append(np.full(n, data.record_index[index]))
+            dialogue.append(np.full(n, line))
             for name, answers in static_answers(record, n, assistants).items():
                 static[name].append(answers)
         if progress is not None:
@@ -141,29 +142,73 @@ def answer_states(model: Any, tokenizer: Any, records: Sequence[dict[str, Any]],
     return AnswerStates(np.concatenate(states), np.concatenate(rounds),
                         np.concatenate(teacher).astype(np.int64), np.concatenate(choice),
                         np.concatenate(dialogue).astype(np.int64), int(len(data.option_ids)),
-                        {name: np.concatenate(a) for name, a in static.items()})
+                        {name: np.concatenate(a) for name, a in static.items()},
+                        tuple(data.notes))
+
+
+@functools.cache
+def _static_assistant(name: str, domain_name: str) -> Any:
+    return make_assistant(name, get_domain(domain_name))
 
 
 def static_answers(record: dict[str, Any], n: int,
                    assistants: Sequence[str]) -> dict[str, np.ndarray]:
-    """What each of ``assistants`` answers to the first ``n`` questions of ``record``: the
-    options parsed back from its user turns, the most probable one (the first on a tie)."""
+    """What each of ``assistants`` recommends for the first ``n`` questions of ``record``:
+    the options parsed back from the user turn before each of its first ``n`` assistant
+    turns (ties as ``Assistant.recommend`` breaks them)."""
     if not assistants:
         return {}
-    domain = get_domain(record.get("domain", "flight"))
-    turns = [m["content"] for m in record["messages"] if m["role"] == "user"][:n]
-    options = np.stack([chat.parse_question(domain, turn) for turn in turns])
-    return {name: make_assistant(name, domain).predict(options).argmax(axis=1)
-            for name in assistants}
+    name = record.get("domain", "flight")
+    messages = record["messages"]
+    turns = [messages[i - 1]["content"] for i, m in enumerate(messages)
+             if m["role"] == "assistant" and i > 0 and messages[i - 1]["role"] == "user"][:n]
+    if len(turns) != n:
+        raise ValueError(f"a dialogue has {n} answers but {len(turns)} of them follow a "
+                         f"user's question")
+    options = np.stack([chat.parse_question(get_domain(name), turn) for turn in turns])
+    return {a: np.asarray(_static_assistant(a, name).recommend(options), dtype=np.int64)
+            for a in assistants}
 
 
-def require_choices(records: Sequence[dict[str, Any]]) -> None:
-    """Raise ValueError naming the first line without ``choices`` (a list), which a probe
-    scores its answers against."""
-    for i, record in enumerate(records):
-        if not isinstance(record.get("choices"), list):
-            raise ValueError(f"line {i + 1}: no 'choices' (the users' revealed choices, which "
-                             "bayesflight generate writes); a probe scores answers against them")
+def check_records(records: Sequence[dict[str, Any]], source: str) -> tuple[list[str], int]:
+    """Refuse, in one line naming ``source`` and the line, dialogues a probe cannot use: no
+    known ``domain``, no ``option_probs`` (the teacher's answers) or sets of another size,
+    ``choices`` that are not the user's option (0..K-1) in every round. Returns the domains
+    (sorted) and K, which the files a probe is fitted and scored on must share."""
+    if not records:
+        raise ValueError(f"{source}: no dialogues")
+    domains: set[str] = set()
+    widths: set[int] = set()
+    for i, record in enumerate(records, 1):
+        where = f"{source} line {i}"
+        name = record.get("domain", "flight")
+        if not isinstance(name, str):
+            raise ValueError(f"{where}: 'domain' must be a domain name, got {name!r}")
+        try:
+            get_domain(name)
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from None
+        n = sum(m.get("role") == "assistant" for m in record["messages"])
+        if n == 0:
+            continue  # nothing to probe: tokenising skips it, and says so in the notes
+        probs = record.get("option_probs")
+        if not isinstance(probs, list) or not probs or not isinstance(probs[0], list):
+            raise ValueError(f"{where}: no 'option_probs' (the teacher's answers, which "
+                             "bayesflight generate writes)")
+        k = len(probs[0])
+        choices = record.get("choices")
+        if not (isinstance(choices, list) and len(choices) >= n
+                and all(type(c) is int and 0 <= c < k for c in choices)):
+            raise ValueError(f"{where}: 'choices' must give the user's choice (0..{k - 1}) in "
+                             f"each of its {n} rounds, as bayesflight generate writes them")
+        domains.add(name)
+        widths.add(k)
+    if not widths:
+        raise ValueError(f"{source}: no dialogue has an answer to probe")
+    if len(widths) > 1:
+        raise ValueError(f"{source}: option sets of {sorted(widths)} options; a probe needs one "
+                         f"size")
+    return sorted(domains), widths.pop()
 
 
 def fit_probe(x: np.ndarray, y: np.ndarray, n_classes: int, l2: float = 1e-2,
@@ -255,6 +300,10 @@ def probe_layers(train: AnswerStates, test: AnswerStates, layers: Sequence[int],
         "layers": [],
     }
     for layer in layers:
+        if not (np.isfinite(train.states[:, layer]).all()
+                and np.isfinite(test.states[:, layer]).all()):
+            raise ValueError(f"layer {layer}'s hidden states are not finite (an overflow of "
+                             "the model's precision: compute in fp32, --dtype fp32)")
         probe = fit_probe(train.states[:, layer], y_train, train.n_options, l2)
         fitted = probe.predict(train.states[:, layer])
         result["layers"].append({
