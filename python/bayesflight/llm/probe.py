@@ -1,7 +1,7 @@
 """Linear probes of a model's hidden states at the answer positions of teaching dialogues.
 
-Fine-tuning failed to make small models update (docs/results.md). A probe asks a narrower
-question of the frozen model: is the teacher's answer already written, linearly, in the hidden
+When fine-tuning does not make a model update (docs/results.md), a probe asks a narrower
+question of the model as it is: is the teacher's answer already written, linearly, in the hidden
 state from which the model predicts the option number? If a multinomial logistic regression
 fitted on some layer's states predicts the Bayesian teacher's answer on unseen users and its
 accuracy rises with the rounds, the network already computes the update and fine-tuning only
