@@ -175,6 +175,7 @@ def test_the_command_writes_every_layer(tiny_dir, files, tmp_path, capsys):
     result = json.loads((tmp_path / "probe.json").read_text())
     by_target = result["targets"]["teacher"]
     assert [row["layer"] for row in by_target["layers"]] == [0, 1, 2]
+    assert (result["data"], result["test"], result["limit"]) == (str(train), str(test), None)
     assert list(result["targets"]) == ["teacher"]
     assert (by_target["n_train"], by_target["n_test"]) == (36, 18)
     assert len(by_target["layers"][0]["agreement"]) == 3

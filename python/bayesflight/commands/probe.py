@@ -145,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
                                                args.l2, target) for target in args.targets}}
     result.update({"command": "probe", "version": __version__, "model": args.model,
                    "adapter": args.adapter, "data": args.data, "test": args.test,
+                   "limit": args.limit, "batch_size": args.batch_size,
                    "notes": [n for side in states.values() for n in side.notes],
                    "device": str(next(model.parameters()).device),
                    "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
