@@ -1,6 +1,6 @@
 """Atomic file writes: a reader sees the old file or the whole new one, never half of one.
 
-The temporary file of a write sits beside its target as ``.NAME.HOST-PID.XXXXXXXX.tmp``,
+The temporary file of a write sits beside its target as ``.NAME.HOST-PID.<random suffix>.tmp``,
 named after the process that writes it, so that the next write of the same target can tell
 a temporary whose writer was killed (kill -9 leaves it behind) from one still being written,
 and remove it. Finished files get the mode the umask gives any new file, not mkstemp's 0600,

@@ -50,6 +50,17 @@ positive_int = int_at_least(1)
 non_negative_int = int_at_least(0)
 
 
+def non_negative_float(text: str) -> float:
+    """An argparse type: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
 def choice_model(text: str) -> str:
     """An argparse type: a users' choice model, ``deterministic``, ``softmax:BETA`` or
     ``epsilon:EPS``, checked now and kept as written (results.json records the text;

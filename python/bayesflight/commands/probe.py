@@ -10,7 +10,7 @@ from pathlib import Path
 from .. import __version__
 from ..llm.embedded import DEFAULT_MODEL
 from ..llm.probe import STATIC_ASSISTANTS, TARGETS
-from .options import add_device_argument, add_dtype_argument, positive_int
+from .options import add_device_argument, add_dtype_argument, non_negative_float, positive_int
 
 
 def layer_list(text: str) -> list[int] | None:
@@ -34,17 +34,6 @@ def target_list(text: str) -> list[str]:
     if not names or bad:
         raise argparse.ArgumentTypeError(f"expected some of {','.join(TARGETS)}, got {text!r}")
     return list(dict.fromkeys(names))
-
-
-def non_negative_float(text: str) -> float:
-    """An argparse type: a finite number >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -109,7 +109,8 @@ def tokenizer_identity(tokenizer: Any) -> str:
 
 
 def cache_path(data_path: str | os.PathLike, identity: str) -> Path:
-    """``.NAME.XXXXXXXXXXXXXXXX.tokens.npz`` beside the data file (16 digits of ``identity``)."""
+    """The cache file beside the data file ``NAME``: ``.NAME.<the first 16 hex digits of
+    identity>.tokens.npz``."""
     data_path = Path(data_path)
     return data_path.with_name(f".{data_path.name}.{identity[:16]}{_SUFFIX}")
 
