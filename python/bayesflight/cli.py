@@ -20,7 +20,7 @@ from . import __version__
 # transformers, too slow an import for every command) sets ``takes_argv`` and receives
 # them as ``args.argv``.
 COMMANDS = ("simulate", "make_eval", "generate", "evaluate", "train", "probe", "reproduce",
-            "fetch_model")
+            "fetch_model", "init_model")
 NOTHING_HALF_WRITTEN = "no file was left half-written; rerun the command to start again"
 
 
