@@ -43,7 +43,8 @@ def test_a_shared_option_parses_the_same_everywhere(capsys):
               "--user-noise": ["softmax:2", "gaussian"], "--dtype": ["bf16", "fp16"],
               "--user-pool": ["eval", "some"], "--device": ["cpu"]}
     required = {"generate": ["--teacher", "bayesian", "--dialogues", "1", "--out", "x"],
-                "make-eval": ["--out", "x"], "probe": ["--data", "x", "--test", "y"]}
+                "make-eval": ["--out", "x"], "init-model": ["--out", "x"],
+                "probe": ["--data", "x", "--test", "y"]}
     seen: dict[str, dict[str, object]] = {}
     for command, parser in _commands().items():
         for name in set(_options(parser)) & set(probes):
