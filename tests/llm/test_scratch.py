@@ -63,6 +63,29 @@ def test_every_dialogue_round_trips_and_is_shorter_than_in_bytes(tokenizer):
     assert tokenizer.decode(_ids(tokenizer, said)) == said
 
 
+def test_each_generation_prompt_tokenises_as_a_prefix_of_the_whole_dialogue(tokenizer):
+    """Whatever the model is taught on, whole dialogues, is what it meets at evaluation: the
+    prompt up to ``<|im_start|>assistant\\n`` in the same tokens, and the trainer's marked
+    chat template labels exactly bayesflight's tokens (no token spans the turn's header)."""
+    from bayesflight.train.template import check_training_template, training_template
+
+    domains = (get_domain("flight-2"), get_domain("hotel"))
+    dialogues = corpus(domains, 2, seed=5)
+    for messages in dialogues:
+        whole = _ids(tokenizer, tokenizer.apply_chat_template(messages, tokenize=False))
+        for k, message in enumerate(messages):
+            if message["role"] == "assistant":
+                prompt = tokenizer.apply_chat_template(messages[:k], tokenize=False,
+                                                       add_generation_prompt=True)
+                ids = _ids(tokenizer, prompt)
+                assert whole[:len(ids)] == ids, prompt[-80:]
+    # The trainer's data ends at the last assistant turn; the corpus adds a final question.
+    records = [{"messages": m[:max(k for k, x in enumerate(m) if x["role"] == "assistant") + 1]}
+               for m in dialogues]
+    assert check_training_template(
+        tokenizer, training_template(tokenizer.chat_template), records) is None
+
+
 def test_the_same_config_gives_the_same_tokenizer_and_weights(tmp_path):
     assert value_tokenizer(SMALL).get_vocab() == value_tokenizer(SMALL).get_vocab()
     init_model(tmp_path / "a", SMALL)

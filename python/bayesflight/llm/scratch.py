@@ -71,13 +71,18 @@ class ScratchConfig:
 def pretokenize_pattern(domains: tuple[Domain, ...]) -> str:
     """The regex whose matches are the pre-tokens: every feature value of ``domains`` (longest
     first, so ``$1000`` wins over ``$100``), then single digits, words with their leading
-    space, a space, one other character."""
+    space, one whitespace character, one other character.
+
+    A word takes a space before it but never a newline: the chat template ends a turn's
+    header with a newline, and a token ``\nSo`` would straddle the generation prompt, so that
+    a model taught on whole dialogues would meet at evaluation a prompt it never saw split
+    that way (and the trainer's marked template could not label what bayesflight labels)."""
     values = sorted({v for d in domains for f in d.features for v in f.values},
                     key=lambda v: (-len(v), v))
     value = "|".join(re.escape(v) for v in values)
     # A word takes the space before it, except where a value starts (``: no amenities``):
     # the space then stays a pre-token of its own, as before every other value.
-    word = rf"\s?(?!(?:{value})(?![A-Za-z]))[A-Za-z]+"
+    word = rf" ?(?!(?:{value})(?![A-Za-z]))[A-Za-z]+"
     return "|".join([value, r"\d", word, r"\s", r"[^\sA-Za-z\d]"])
 
 
