@@ -130,3 +130,24 @@ def parse_statement(domain: Domain, text: str) -> np.ndarray | None:
 def statement_weights(levels: np.ndarray) -> np.ndarray:
     """The weights (..., F) a statement stands for: each bucket's centre."""
     return CENTRES[np.asarray(levels) + 2]
+
+
+def statement_agreement(
+    domain: Domain, rounds: np.ndarray, choices: np.ndarray, stated: np.ndarray,
+    choice_model: ChoiceModel = ChoiceModel(),
+) -> tuple[np.ndarray, np.ndarray]:
+    """How often a model's own statements are the Bayesian teacher's: for each round r, the
+    share of the N users whose ``stated`` (N, R) statement in round r equals
+    :func:`revealed_statements` from their choices of rounds 0..r-1; and, beside it, the
+    share the most common exact statement of round r has (what writing one fixed sentence per
+    round would match). Whether a model writes the update, apart from whether it acts on it.
+    """
+    stated = np.asarray(stated, dtype=object)
+    if stated.shape != choices.shape:
+        raise ValueError(f"stated must have shape {choices.shape} (users, rounds), got "
+                         f"{stated.shape}")
+    exact = revealed_statements(domain, rounds, choices, choice_model)[:, :choices.shape[1]]
+    agree = (stated == exact).mean(axis=0).astype(np.float64)
+    most_common = np.array([np.unique(column, return_counts=True)[1].max() / len(column)
+                            for column in exact.T], dtype=np.float64)
+    return agree, most_common

@@ -115,6 +115,27 @@ def test_given_mode_runs_end_to_end_as_the_assistant_does(tiny_dir, tmp_path, ca
     np.testing.assert_array_equal(saved.round_recommendations, direct.round_recommendations)
 
 
+def test_belief_mode_says_how_often_its_statements_are_the_teachers(tiny_dir, tmp_path,
+                                                                     capsys):
+    from bayesflight.statements import statement_agreement
+
+    assert main(["evaluate", "--model", str(tiny_dir), *SMALL, "--mode", "belief",
+                 "--max-new-tokens", "4", "--name", "m", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "belief statements equal to the Bayesian teacher's" in out
+    assert "one fixed sentence" in out and "parse failures:" in out
+    exact = json.loads((tmp_path / "results.json").read_text())["config"]["statements_exact"]
+    said = json.loads((tmp_path / "m.statements.json").read_text())
+    evalset = evalset_from_args(argparse.Namespace(
+        domain=None, seed=5, users=3, rounds=2, heldout=4, options=3,
+        user_noise="deterministic", user_pool="all"))
+    agree, most_common = statement_agreement(
+        evalset.domain, evalset.rounds, evalset.choices,
+        np.array([said[str(u)] for u in range(3)], dtype=object))
+    assert exact == {"model": list(agree), "most_common": list(most_common)}
+    assert most_common[0] == 1.0 and len(agree) == 2
+
+
 def test_adapter_names_the_run(tiny_dir, tmp_path, capsys):
     import peft
 

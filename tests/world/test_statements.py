@@ -18,6 +18,7 @@ from bayesflight.statements import (
     posterior_means,
     revealed_statements,
     statement,
+    statement_agreement,
     statement_weights,
 )
 from bayesflight.teacher import TeachingConfig, generate
@@ -70,6 +71,29 @@ def test_revealed_statements_are_the_exact_posteriors_before_each_round_and_afte
             assert list(alone[i]) == list(said[i, :r + 1])
     np.testing.assert_array_equal(revealed_statements(FLIGHT, rounds[:, :0], choices[:, :0]),
                                   said[:, :1])
+
+
+def test_statement_agreement_counts_the_exact_statements_round_by_round():
+    """The teacher's own statements agree everywhere; one changed sentence costs its user's
+    round only; the most common exact statement's share is that of one fixed sentence."""
+    rng = np.random.default_rng(5)
+    rounds = FLIGHT.sample(rng, (4, 3, 3))
+    users = hypothesis_grid(4)[rng.integers(0, 624, 4)]
+    choices = np.argmax(np.einsum("nrkf,nf->nrk", rounds, users), axis=-1)
+    exact = revealed_statements(FLIGHT, rounds, choices)[:, :3]
+    agree, most_common = statement_agreement(FLIGHT, rounds, choices, exact)
+    np.testing.assert_array_equal(agree, [1.0, 1.0, 1.0])
+    assert most_common[0] == 1.0  # before any choice every user is told the prior
+    fixed = np.array([[exact[0, r]] * 4 for r in range(3)], dtype=object).T
+    for r in range(3):
+        assert most_common[r] >= statement_agreement(FLIGHT, rounds, choices, fixed)[0][r]
+    wrong = exact.copy()
+    wrong[2, 1] = statement(FLIGHT, np.array([2, 2, 2, 2]))
+    assert exact[2, 1] != wrong[2, 1]
+    np.testing.assert_array_equal(statement_agreement(FLIGHT, rounds, choices, wrong)[0],
+                                  [1.0, 0.75, 1.0])
+    with pytest.raises(ValueError, match=r"stated must have shape \(4, 3\)"):
+        statement_agreement(FLIGHT, rounds, choices, exact[:, :2])
 
 
 def test_posterior_means_before_any_round_are_the_prior_mean_zero():
