@@ -8,12 +8,18 @@
 #   probe  after levers: linear probes of the taught models' hidden states (bayesflight probe),
 #          on the dialogues of docs/results.md's CPU probe of the original model: did
 #          teaching make the Bayesian answer readable inside the model, if not at its output?
+#   scratch a 1.1M-parameter llama from `bayesflight init-model` taught on 64k belief-state
+#          flight-2 dialogues for 4,000 steps of 64 (docs/results.md: on the CPU it stayed
+#          at uniform answers through 2,800 steps of 32), then evaluated writing its own
+#          statements (belief) and on the exact ones (given)
+#          (SCRATCH_STEPS=N sets the steps, e.g. 3 for a check of the part on a CPU)
 # Each part has its own time limit, so a slow compile cannot eat the others' time; every log
 # goes to OUT/*.log. Usage: benchmarks/gpu_checks.sh OUT [PARTS] [MINUTES]
 #   e.g. benchmarks/gpu_checks.sh gpu-out mfu,eval        (about 6 minutes)
 #        benchmarks/gpu_checks.sh gpu-out levers,probe 8  (about 12 minutes)
+#        benchmarks/gpu_checks.sh gpu-out scratch          (at most 10 minutes)
 set -uo pipefail
-out=${1:?usage: benchmarks/gpu_checks.sh OUT [mfu,eval,levers,probe] [MINUTES]}
+out=${1:?usage: benchmarks/gpu_checks.sh OUT [mfu,eval,levers,probe,scratch] [MINUTES]}
 parts=${2:-mfu,eval}
 minutes=${3:-8}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -65,5 +71,22 @@ if [[ ,$parts, == *,probe,* ]]; then
     run "probe-$model" 240 bayesflight probe --model "$out/levers/models/$model" \
       --data "$out/probe-train.jsonl" --test "$out/probe-eval.jsonl" --batch-size 16 \
       --targets teacher,prior-majority,cheapest --layers 0,6,12,18,24,30 --out "$out/probe-$model"
+  done
+fi
+if [[ ,$parts, == *,scratch,* ]]; then
+  # The metrics.jsonl of the run is the measurement even if the time limit stops it: the
+  # teacher-forced agreement with the teacher and the digit's NLL against ln 3 every step.
+  steps=${SCRATCH_STEPS:-4000}
+  bayesflight init-model --out "$out/scratch" >"$out/scratch.log" 2>&1 || exit 2
+  bayesflight generate --teacher bayesian --statements --domain flight-2 --dialogues 65536 \
+    --user-pool train --seed 1 --out "$out/scratch-stated.jsonl" >>"$out/scratch.log" 2>&1 \
+    || exit 2
+  run scratch-train 330 bayesflight train --data "$out/scratch-stated.jsonl" \
+    --model "$out/scratch" --full --lr 2e-3 --batch-size 64 --max-steps "$steps" \
+    --dtype bf16 --checkpoint-every 1000 --no-progress --out "$out/scratch-taught"
+  for mode in belief given; do  # its own statements (and how often they are the teacher's)
+    run "scratch-$mode" 90 bayesflight evaluate --model "$out/scratch-taught" --mode "$mode" \
+      --domain flight-2 --user-pool eval --users 5 --heldout 48 --seed 0 --batch-size 256 \
+      --no-progress --out "$out/scratch-$mode"
   done
 fi
