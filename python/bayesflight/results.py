@@ -84,3 +84,14 @@ def format_table(summaries: dict[str, dict[str, Any]]) -> str:
         blocks.append(["update gain (held-out accuracy after the last round minus before any, "
                        "95% CI over users)", *gains])
     return "\n\n".join("\n".join(b) for b in blocks)
+
+
+def format_statement_agreement(name: str, agreement: dict[str, list[float]]) -> str:
+    """The block belief mode prints: by round, the share of the model's statements that are the
+    Bayesian teacher's (``agreement["model"]``) above that of one fixed sentence per round
+    (``agreement["most_common"]``)."""
+    rows = {name: agreement["model"], "one fixed sentence": agreement["most_common"]}
+    return "\n".join(_block(
+        "belief statements equal to the Bayesian teacher's (from the choices before the "
+        "round), by round", {k: {"share": v} for k, v in rows.items()}, "share", 0,
+        lambda s, i: f"{s['share'][i]:.3f}"))

@@ -17,7 +17,7 @@ from ..llm.embedded import DEFAULT_MODEL
 from ..metrics import summarise
 from ..plotting import plot_accuracy
 from ..protocol import run_assistant
-from ..results import format_table, write_results
+from ..results import format_statement_agreement, format_table, write_results
 from ..tracking import REPORT_TO, check_available, report_evaluation
 from .options import (
     add_device_argument,
@@ -158,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"\nparse failures: {llm.n_parse_failures} of {llm.n_generated} "
               f"{what} ({llm.parse_failure_rate:.1%})")
     if agreement is not None:
-        print(format_statement_agreement(name, agreement))
+        print("\n" + format_statement_agreement(name, agreement))
     print(f"{llm.questions} questions in {llm.seconds:.1f} s (the model loaded): "
           f"{llm.questions / max(llm.seconds, 1e-9):.1f} questions/s", file=sys.stderr)
     path = write_results(out, config, summaries)
@@ -173,7 +173,8 @@ def run(args: argparse.Namespace) -> int:
 
 def statements_agreement(evalset: EvalSet, stated: dict[int, list[str]]) -> dict[str, list]:
     """Belief mode: by round, the share of users whose own statement is the Bayesian teacher's
-    (``statements.statement_agreement``) and the most common exact statement's share."""
+    (``statements.statement_agreement``) and the most common exact statement's share, as
+    ``results.format_statement_agreement`` prints them."""
     from ..statements import statement_agreement
 
     said = np.array([stated[u] for u in range(evalset.n_users)], dtype=object)
@@ -181,19 +182,6 @@ def statements_agreement(evalset: EvalSet, stated: dict[int, list[str]]) -> dict
                                              said, evalset.user_model)
     return {"model": [float(a) for a in agree],
             "most_common": [float(m) for m in most_common]}
-
-
-def format_statement_agreement(name: str, agreement: dict[str, list]) -> str:
-    """The printed block of :func:`statements_agreement`, one column per round."""
-    rounds = len(agreement["model"])
-    width = max(len(name), len("one fixed sentence")) + 2
-    lines = ["\nbelief statements equal to the Bayesian teacher's (from the choices before the "
-             "round), by round",
-             f"{'':<{width}}" + " ".join(f"round {r}" for r in range(rounds))]
-    for label, shares in ((name, agreement["model"]),
-                          ("one fixed sentence", agreement["most_common"])):
-        lines.append(f"{label:<{width}}" + " ".join(f"{x:>7.3f}" for x in shares))
-    return "\n".join(lines)
 
 
 def interrupted(args: argparse.Namespace) -> str:
