@@ -301,7 +301,10 @@ class Reproduction:
                     evalset, path.parent, key, self.scale.model, adapter=adapter, resume=True,
                     device=self.device, batch_size=self.scale.eval_batch_size,
                     progress=self.progress, mode=mode(key))
-            write_json(path, summarise(run.transcript, evalset, bayesian))
+            summary = summarise(run.transcript, evalset, bayesian)
+            if run.statements_exact is not None:  # belief mode: its statements' agreement
+                summary["statements_exact"] = run.statements_exact
+            write_json(path, summary)
         return json.loads(path.read_text(encoding="utf-8"))
 
     def _per_user(self, evalset: EvalSet, key: str, seed: int) -> Any:

@@ -84,6 +84,8 @@ def test_reproduce_with_a_config_and_a_model(tiny, tmp_path, capsys):
     assert (out / "models" / "bayesian-statements-taught" / "adapter_config.json").is_file()
     said = out / "eval" / "flight" / "bayesian-statements.statements.json"
     assert len(json.loads(said.read_text())) == SCALES["smoke"].eval_users
+    exact = results["domains"]["flight"]["bayesian-taught (statements)"]["statements_exact"]
+    assert exact["most_common"][0] == 1.0 and len(exact["model"]) == SCALES["smoke"].eval_rounds
 
 
 PROBE = Probe(device="cuda:0", load_seconds=5.0, train_tokens_per_s=100_000.0,

@@ -8,11 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from .. import __version__
 from ..assistants import make_assistant
-from ..evalset import EvalSet
 from ..llm.embedded import DEFAULT_MODEL
 from ..metrics import summarise
 from ..plotting import plot_accuracy
@@ -130,7 +127,6 @@ def run(args: argparse.Namespace) -> int:
     summaries = {name: summarise(llm.transcript, evalset, bayesian),
                  "bayesian": summarise(bayesian, evalset, bayesian),
                  "prior-majority": summarise(prior, evalset, bayesian)}
-    agreement = statements_agreement(evalset, llm.statements) if args.mode == "belief" else None
     config = {
         "command": "evaluate",
         "version": __version__,
@@ -144,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         "users_at_once": llm.users_at_once,
         "questions": llm.questions,
         "questions_per_s": round(llm.questions / max(llm.seconds, 1e-9), 2),
-        **({} if agreement is None else {"statements_exact": agreement}),
+        **({} if llm.statements_exact is None else {"statements_exact": llm.statements_exact}),
         **evalset_config(args, evalset),
         "assistants": list(summaries),
         "seconds": round(time.perf_counter() - start, 2),
@@ -157,8 +153,8 @@ def run(args: argparse.Namespace) -> int:
         what = "answers" if args.mode == "generate" else "statements"
         print(f"\nparse failures: {llm.n_parse_failures} of {llm.n_generated} "
               f"{what} ({llm.parse_failure_rate:.1%})")
-    if agreement is not None:
-        print("\n" + format_statement_agreement(name, agreement))
+    if llm.statements_exact is not None:
+        print("\n" + format_statement_agreement(name, llm.statements_exact))
     print(f"{llm.questions} questions in {llm.seconds:.1f} s (the model loaded): "
           f"{llm.questions / max(llm.seconds, 1e-9):.1f} questions/s", file=sys.stderr)
     path = write_results(out, config, summaries)
@@ -169,19 +165,6 @@ def run(args: argparse.Namespace) -> int:
                                    f"({evalset.n_users} users, {evalset.n_heldout} sets)")
     print(f"\nwrote {path} and {plot} in {config['seconds']:.0f} s", file=sys.stderr)
     return 0
-
-
-def statements_agreement(evalset: EvalSet, stated: dict[int, list[str]]) -> dict[str, list]:
-    """Belief mode: by round, the share of users whose own statement is the Bayesian teacher's
-    (``statements.statement_agreement``) and the most common exact statement's share, as
-    ``results.format_statement_agreement`` prints them."""
-    from ..statements import statement_agreement
-
-    said = np.array([stated[u] for u in range(evalset.n_users)], dtype=object)
-    agree, most_common = statement_agreement(evalset.domain, evalset.rounds, evalset.choices,
-                                             said, evalset.user_model)
-    return {"model": [float(a) for a in agree],
-            "most_common": [float(m) for m in most_common]}
 
 
 def interrupted(args: argparse.Namespace) -> str:

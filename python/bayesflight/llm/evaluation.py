@@ -33,6 +33,7 @@ class LLMRun:
     n_generated: int
     users_at_once: int = 1
     statements: dict[int, list[str]] | None = None  # belief mode: each user's, by round
+    statements_exact: dict[str, list[float]] | None = None  # belief: statements_agreement
     seconds: float = 0.0  # the protocol's wall time, without loading the model
     questions: int = 0  # questions asked in that time (a resumed run skips finished users)
 
@@ -49,6 +50,18 @@ def _saved_transcript(checkpoint: Path, run_key: dict[str, Any]) -> Transcript |
         raise ValueError(f"resume: {checkpoint} comes from a run with other {changed}; "
                          f"start afresh or use another output directory")
     return Transcript.load(checkpoint)
+
+
+def statements_agreement(evalset: EvalSet, stated: dict[int, list[str]]) -> dict[str, list[float]]:
+    """Belief mode: by round, the share of users whose own statement is the Bayesian teacher's
+    (``statements.statement_agreement``, under the users' choice model) as ``model``, and the
+    most common exact statement's share as ``most_common``."""
+    from ..statements import statement_agreement
+
+    said = np.array([stated[u] for u in range(evalset.n_users)], dtype=object)
+    agree, most_common = statement_agreement(evalset.domain, evalset.rounds, evalset.choices,
+                                             said, evalset.user_model)
+    return {"model": [float(a) for a in agree], "most_common": [float(m) for m in most_common]}
 
 
 def evaluate_llm(
@@ -147,6 +160,7 @@ def evaluate_llm(
         n_generated=assistant.n_generated,
         users_at_once=together,
         statements=said if mode == "belief" else None,
+        statements_exact=statements_agreement(evalset, said) if mode == "belief" else None,
         seconds=seconds,
         questions=(evalset.n_users - done) * per_user,
     )
