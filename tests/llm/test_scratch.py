@@ -4,6 +4,7 @@ that train, evaluate and the trainer's checks take like any model directory."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,7 +13,13 @@ from bayesflight import chat
 from bayesflight.cli import main
 from bayesflight.domains import DOMAIN_NAMES, get_domain
 from bayesflight.llm import load_model
-from bayesflight.llm.scratch import ScratchConfig, corpus, init_model, value_tokenizer
+from bayesflight.llm.scratch import (
+    ScratchConfig,
+    corpus,
+    init_model,
+    value_ranks,
+    value_tokenizer,
+)
 from bayesflight.results import load_results
 from bayesflight.statements import statement
 from bayesflight.train.data import tokenize_dialogues
@@ -101,10 +108,46 @@ def test_the_same_config_gives_the_same_tokenizer_and_weights(tmp_path):
         p.numel() for p in a.parameters())
 
 
+def test_ordered_values_start_each_value_at_its_rank_along_its_features_direction(tmp_path):
+    init_model(tmp_path / "plain", SMALL)
+    init_model(tmp_path / "ordered", replace(SMALL, ordered_values=True))
+    plain, tokenizer = load_model(str(tmp_path / "plain"))
+    ordered, _ = load_model(str(tmp_path / "ordered"))
+    moved = (ordered.get_input_embeddings().weight - plain.get_input_embeddings().weight).detach()
+    length = plain.get_input_embeddings().weight.detach().norm(dim=1).mean().item()
+    flight = get_domain("flight")
+    axes = {}
+    for feature in flight.features:
+        if feature.label == "number of stops":  # bare digits, which also number the options
+            assert all(not moved[_ids(tokenizer, v)[0]].any() for v in feature.values)
+            continue
+        rows = torch.stack([moved[_ids(tokenizer, v)[0]] for v in feature.values])
+        axis = rows[-1] / length  # the highest level moves by +1 length along the axis
+        assert axis.norm() == pytest.approx(1.0, abs=1e-4)
+        ranks = torch.linspace(-1, 1, feature.n_levels)
+        torch.testing.assert_close(rows, length * ranks[:, None] * axis, atol=1e-5, rtol=0)
+        axes[feature.label] = axis
+    gram = torch.stack(list(axes.values())) @ torch.stack(list(axes.values())).T
+    torch.testing.assert_close(gram, torch.eye(len(axes)), atol=1e-4, rtol=0)
+    # Hotels' prices are flights' (one token, one axis); nothing but value rows moved.
+    hotel_price = next(f for f in get_domain("hotel").features if f.label == "price")
+    assert hotel_price.values == next(f for f in flight.features if f.label == "price").values
+    values = {token for token, _ in value_ranks(tokenizer)}
+    assert not moved[[i for i in range(len(tokenizer)) if i not in values]].any()
+    for (name, x), (_, y) in zip(plain.state_dict().items(), ordered.state_dict().items(),
+                                 strict=True):
+        if "embed_tokens" not in name and "lm_head" not in name:
+            assert torch.equal(x, y), name
+    card = (tmp_path / "ordered" / "README.md").read_text()
+    assert "--ordered-values" in card and "--ordered-values" not in (
+        tmp_path / "plain" / "README.md").read_text()
+
+
 @pytest.mark.parametrize(("change", "message"), [
     ({"hidden_size": 30}, "--hidden-size must be a multiple of 2 x --heads"),
     ({"heads": 0}, "--heads must be >= 1"),
     ({"vocab_size": 300}, "--vocab-size must be >= 512"),
+    ({"hidden_size": 8, "ordered_values": True}, r"--hidden-size must be >= \d+ \(one direction"),
 ])
 def test_a_shape_no_llama_takes_is_refused(tmp_path, change, message):
     config = ScratchConfig(**{**SMALL.__dict__, **change})

@@ -29,6 +29,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                              "dialogues' words are all merged (default 1024)")
     parser.add_argument("--seed", type=non_negative_int, default=0,
                         help="seed of the weights and of the tokenizer's corpus (default 0)")
+    parser.add_argument("--ordered-values", action="store_true",
+                        help="start each feature value's embedding at its rank along one "
+                             "direction per feature (what pretraining gives: $190 below "
+                             "$280), instead of random like every other token")
     parser.set_defaults(run=run)
 
 
@@ -36,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     from ..llm.scratch import ScratchConfig, init_model
 
     config = ScratchConfig(hidden_size=args.hidden_size, layers=args.layers, heads=args.heads,
-                           vocab_size=args.vocab_size, seed=args.seed)
+                           vocab_size=args.vocab_size, seed=args.seed,
+                           ordered_values=args.ordered_values)
     config.check()
     counts = init_model(args.out, config)
     print(f"init-model: wrote {args.out}: {counts['parameters']:,} parameters "

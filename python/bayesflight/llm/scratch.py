@@ -50,6 +50,7 @@ class ScratchConfig:
     vocab_size: int = 1024  # an upper bound: the BPE stops when no pair is left to merge
     corpus_dialogues: int = 200  # per domain and form (with and without statements)
     seed: int = 0
+    ordered_values: bool = False  # value embeddings start ordered: see order_value_embeddings
 
     def check(self) -> None:
         """ValueError naming the option for a shape no llama can take."""
@@ -137,6 +138,47 @@ def value_tokenizer(config: ScratchConfig = ScratchConfig()) -> Any:
         pad_token="<|endoftext|>", unk_token="<|endoftext|>", chat_template=CHAT_TEMPLATE)
 
 
+def value_ranks(tokenizer: Any) -> dict[tuple[int, str], float]:
+    """``(token id, feature label) -> rank`` in [-1, 1] (lowest level -1, highest +1) for every
+    feature value of every domain that is one token and not a bare digit (digits also number
+    the options). A label names one axis across domains: hotels' ``price`` is flights'."""
+    ranks: dict[tuple[int, str], float] = {}
+    for name in DOMAIN_NAMES:
+        for feature in get_domain(name).features:
+            for level, value in enumerate(feature.values):
+                ids = tokenizer(value, add_special_tokens=False)["input_ids"]
+                if len(ids) == 1 and not value.isdigit():
+                    ranks[ids[0], feature.label] = 2 * level / (feature.n_levels - 1) - 1
+    return ranks
+
+
+def order_value_embeddings(embedding: Any, tokenizer: Any, seed: int) -> dict[str, Any]:
+    """Add to each value token's embedding row its rank along its feature's own direction, so
+    that ``08:24 PM`` starts out later than ``12:24 PM`` and ``$190`` cheaper than ``$280``.
+
+    This is what pretraining gives an LLM and a random model lacks: without it the order of
+    11 prices or times must be learnt from which option users chose, before anything else can
+    be. The directions are orthonormal (one per feature label, seeded by ``seed``), and a rank
+    of +-1 adds a vector as long as the rows' mean length, so order and identity weigh the
+    same. Changes ``embedding`` (vocabulary x hidden) in place; returns the directions."""
+    import torch
+
+    ranks = value_ranks(tokenizer)
+    labels = sorted({label for _, label in ranks})
+    hidden = embedding.shape[1]
+    if len(labels) > hidden:
+        raise ValueError(f"--hidden-size must be >= {len(labels)} (one direction per feature) "
+                         f"for --ordered-values, got {hidden}")
+    generator = torch.Generator().manual_seed(seed)
+    basis, _ = torch.linalg.qr(torch.randn(hidden, len(labels), generator=generator,
+                                           dtype=torch.float64))
+    axes = {label: basis[:, k].to(embedding.dtype) for k, label in enumerate(labels)}
+    length = embedding.norm(dim=1).mean()
+    for (token, label), rank in ranks.items():
+        embedding[token] += length * rank * axes[label]
+    return axes
+
+
 def init_model(out: str | Path, config: ScratchConfig = ScratchConfig()) -> dict[str, int]:
     """Write a randomly initialised llama and its :func:`value_tokenizer` into the new
     directory ``out`` (loadable by ``--model out`` and by transformers), with a model card
@@ -158,6 +200,9 @@ def init_model(out: str | Path, config: ScratchConfig = ScratchConfig()) -> dict
         pad_token_id=tokenizer.pad_token_id)
     torch.manual_seed(config.seed)
     model = LlamaForCausalLM(llama)
+    if config.ordered_values:
+        with torch.no_grad():
+            order_value_embeddings(model.get_input_embeddings().weight, tokenizer, config.seed)
     counts = {"parameters": sum(p.numel() for p in model.parameters()),
               "vocabulary": len(tokenizer)}
     staging = out.with_name(f".{out.name}.partial")
@@ -176,11 +221,15 @@ def init_model(out: str | Path, config: ScratchConfig = ScratchConfig()) -> dict
     return counts
 
 
+ORDERED_NOTE = ("; each value's embedding starts at its rank along one direction per feature "
+                "(`--ordered-values`)")
+
+
 def _card(config: ScratchConfig, counts: dict[str, int]) -> str:
     return (
         "# A llama with random weights, made by `bayesflight init-model`\n\n"
         f"{counts['parameters']:,} parameters: {config.layers} layers, hidden size "
         f"{config.hidden_size}, {config.heads} heads, tied embeddings; a byte-level BPE "
         f"tokenizer of {counts['vocabulary']} tokens in which every feature value of every "
-        f"bayesflight domain is one token. Seed {config.seed}. Untrained: teach it with "
-        "`bayesflight train --full --model DIR`.\n")
+        f"bayesflight domain is one token{ORDERED_NOTE if config.ordered_values else ''}. "
+        f"Seed {config.seed}. Untrained: teach it with `bayesflight train --full --model DIR`.\n")
