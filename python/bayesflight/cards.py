@@ -44,6 +44,11 @@ TEACHER_TEXT = {
               "user then chooses",
 }
 
+_SCHEDULE_WORDS = {  # TrainConfig.lr_schedule in the card's recipe sentence
+    "cosine": "cosine decay",
+    "constant": "the same rate to the end",
+}
+
 
 def check_hub() -> None:
     """Raise ValueError, before any work, if huggingface_hub (which writes the cards) is
@@ -307,9 +312,9 @@ their hidden preferences from their choices.{teachers}
 ## Recipe
 
 {kind}; loss: {target}, on {tokens}. Learning rate {config.learning_rate:g}, linear warm-up
-over {config.warmup_ratio:g} of the steps then cosine decay, AdamW. `train_config.json` holds
-every setting and reruns this training: `bayesflight train --config train_config.json --out
-NEW`.
+over {config.warmup_ratio:g} of the steps then {_SCHEDULE_WORDS[config.lr_schedule]}, AdamW.
+`train_config.json` holds every setting and reruns this training: `bayesflight train --config
+train_config.json --out NEW`.
 
 | setting | value |
 |---|---|

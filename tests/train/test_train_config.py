@@ -52,7 +52,7 @@ def test_bad_lora_specs_are_refused(spec, message):
 @pytest.mark.parametrize(("field", "value"), [
     ("batch_size", 0), ("lora_r", 2.5), ("soft_weight", 1.5), ("target", "medium"),
     ("lora_dropout", 1.0), ("dtype", "fp16"), ("warmup_ratio", -0.1), ("seed", -1),
-    ("max_steps", 0), ("loss_tokens", "all")])
+    ("max_steps", 0), ("loss_tokens", "all"), ("lr_schedule", "linear")])
 def test_bad_values_name_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         TrainConfig(data="d", out="o", **{field: value})

@@ -72,6 +72,17 @@ def test_full_fine_tuning_writes_a_model_directory(world):
     assert json.loads((out / "train_config.json").read_text())["full"] is True
 
 
+def test_the_learning_rate_schedules_after_the_warm_up(world):
+    """cosine decays from the peak to 0 at the last step; constant keeps the peak."""
+    settings = {"max_steps": 4, "warmup_ratio": 0.25, "lr": 1e-2}
+    cosine = [m["lr"] for m in _metrics(train(_config(world, "cosine", **settings)))]
+    out = train(_config(world, "constant", lr_schedule="constant", **settings))
+    constant = [m["lr"] for m in _metrics(out)]
+    assert cosine == pytest.approx([0.0, 1e-2, 0.75e-2, 0.25e-2])
+    assert constant == pytest.approx([0.0, 1e-2, 1e-2, 1e-2])
+    assert "then the same rate to the end" in (out / "README.md").read_text()
+
+
 def test_soft_target_optimises_the_kl_and_digit_loss_the_answer_token(world):
     soft = _metrics(train(_config(world, "soft", target="soft", max_steps=3)))
     assert all(m["loss"] == pytest.approx(m["kl"]) for m in soft)

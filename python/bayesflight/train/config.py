@@ -19,9 +19,11 @@ from ..llm.embedded import DEFAULT_MODEL
 
 Target = Literal["hard", "soft"]
 LossTokens = Literal["assistant", "digit"]
+LrSchedule = Literal["cosine", "constant"]
 ReportTo = Literal["none", "tensorboard", "trackio", "wandb"]
 TARGETS: tuple[str, ...] = get_args(Target)
 LOSS_TOKENS: tuple[str, ...] = get_args(LossTokens)
+LR_SCHEDULES: tuple[str, ...] = get_args(LrSchedule)
 REPORT_TO: tuple[str, ...] = get_args(ReportTo)
 
 # The paper's full fine-tuning recipe (task spec section 5); micro-batch 8 is ours.
@@ -82,7 +84,11 @@ class TrainConfig:
                                    ".NAME.KEY.tokens.npz) and reuse them while the file and "
                                    "the tokenizer with its chat template are unchanged; "
                                    "--token-cache false tokenises afresh and writes nothing")
-    warmup_ratio: float = _arg(0.1, "fraction of steps of linear warm-up before the cosine decay")
+    warmup_ratio: float = _arg(0.1, "fraction of steps of linear warm-up before the schedule")
+    lr_schedule: LrSchedule = _arg("cosine", "after the warm-up: cosine, a cosine decay to 0 "
+                                             "at the last step (the paper); constant, the peak "
+                                             "rate to the end, so that a run can go on "
+                                             "(--model a finished run) at the rate it had")
     weight_decay: float = _arg(0.0, "AdamW weight decay")
     max_grad_norm: float = _arg(1.0, "gradient clipping norm, 0 for none")
     seed: int = _arg(0, "seed of data order and initialisation")
@@ -132,6 +138,7 @@ class TrainConfig:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
         for name, allowed in (("target", TARGETS), ("loss_tokens", LOSS_TOKENS),
+                              ("lr_schedule", LR_SCHEDULES),
                               ("dtype", DTYPES), ("report_to", REPORT_TO)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")

@@ -141,10 +141,7 @@ def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
     if per_epoch == 0:
         raise ValueError(f"{len(lengths)} dialogues cannot feed {dist.world_size} processes")
     total = config.max_steps or config.epochs * per_epoch
-    from transformers import get_cosine_schedule_with_warmup
-
-    scheduler = get_cosine_schedule_with_warmup(
-        optimizer, math.ceil(config.warmup_ratio * total), total)
+    scheduler = _scheduler(optimizer, config, total)
     step, elapsed, tokens_seen = 0, 0.0, 0
     if dist.is_main:
         checkpoint.clear_partial(out)
@@ -231,6 +228,17 @@ def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
         _log(dist, f"train: wrote {out}")
     dist.barrier()
     return out
+
+
+def _scheduler(optimizer: Any, config: TrainConfig, total: int) -> Any:
+    """The learning-rate schedule of a run of ``total`` steps: a linear warm-up over
+    ``warmup_ratio`` of them, then a cosine decay to 0 or the peak rate to the end."""
+    from transformers import get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup
+
+    warmup = math.ceil(config.warmup_ratio * total)
+    if config.lr_schedule == "constant":
+        return get_constant_schedule_with_warmup(optimizer, warmup)
+    return get_cosine_schedule_with_warmup(optimizer, warmup, total)
 
 
 def _accumulate_gradients(net: Any, model: Any, passes: list[Batch],
