@@ -267,6 +267,9 @@ def write_model_card(directory: str | os.PathLike, config: Any, base: str,
     recipe = "\n".join(f"| `{k}` | `{json.dumps(v)}` |" for k, v in config.to_dict().items()
                        if k not in ("progress", "resume", "device"))
     results = [f"| optimizer steps | {summary['steps']} ({summary['epochs']:.2f} epochs) |",
+               *([f"| exported from | the checkpoint of step {summary['checkpoint']['step']} "
+                  f"of the run `{summary['checkpoint']['run']}` (`bayesflight "
+                  f"export-checkpoint`) |"] if "checkpoint" in summary else []),
                f"| dialogues trained on | {summary['dialogues']} (truncated "
                f"{summary['truncated']}, dropped {summary['dropped']}) |",
                f"| tokens | {summary['tokens']:,} |",

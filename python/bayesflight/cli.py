@@ -19,8 +19,8 @@ from . import __version__
 # command that parses its own arguments (``train``: its parser is built from a dataclass by
 # transformers, too slow an import for every command) sets ``takes_argv`` and receives
 # them as ``args.argv``.
-COMMANDS = ("simulate", "make_eval", "generate", "evaluate", "train", "probe", "reproduce",
-            "fetch_model", "init_model")
+COMMANDS = ("simulate", "make_eval", "generate", "evaluate", "train", "export_checkpoint",
+            "probe", "reproduce", "fetch_model", "init_model")
 NOTHING_HALF_WRITTEN = "no file was left half-written; rerun the command to start again"
 
 

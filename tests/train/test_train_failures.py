@@ -125,7 +125,8 @@ def test_ctrl_c_after_a_checkpoint_says_how_to_resume(world, tmp_path, monkeypat
         assert main([*_flags(world, out), "--checkpoint-every", "1"]) == 130
     line, _ = _last_line(capsys)
     assert line == (f"bayesflight train: interrupted; kept the checkpoint of step 1 in {out}; "
-                    f"rerun with --resume to continue from it")
+                    f"rerun with --resume to continue from it, or evaluate it after "
+                    f"bayesflight export-checkpoint --run {out} --out DIR")
     assert main([*_flags(world, out), "--checkpoint-every", "1", "--resume"]) == 0
 
 

@@ -142,7 +142,8 @@ def interrupted(args: argparse.Namespace) -> str:
     if found:
         step = int(found[-1].name.removeprefix("step-"))
         return (f"kept the checkpoint of step {step} in {out}; rerun with --resume to "
-                f"continue from it")
+                f"continue from it, or evaluate it after bayesflight export-checkpoint --run "
+                f"{out} --out DIR")
     if (out / CONFIG_FILE).is_file():
         return f"{out} holds the run without a checkpoint; rerun with --resume to start it over"
     return (f"no checkpoint was reached, so nothing was kept in {out}; rerun the same "

@@ -214,15 +214,11 @@ def _train(config: TrainConfig, dist: distributed.Dist) -> Path:
         tracker.finish()
     state = parallel.model_state(model)  # gathers FSDP shards: every process takes part
     if dist.is_main:
-        summary = {
-            "steps": step, "epochs": step / per_epoch, "tokens": tokens_seen,
-            "train_seconds": round(elapsed, 3), "tokens_per_s": tokens_seen / max(elapsed, 1e-9),
-            "dialogues": len(data.examples), "skipped": data.n_skipped,
-            "truncated": data.n_truncated, "dropped": data.n_dropped, "notes": data.notes}
+        summary = run_summary(step, step / per_epoch, tokens_seen, elapsed, data)
         if stages is not None:
             summary["stages"] = [{"name": n, "dialogues": len(m)}
                                  for n, m in zip(stage_names, stages, strict=True)]
-        _save_result(model, tokenizer, out, config, state, summary, dialogues.sha256)
+        save_result(model, tokenizer, out, config, state, summary, dialogues.sha256)
         write_json(out / SUMMARY_FILE, summary)
         checkpoint.remove_checkpoints(out)
         _log(dist, f"train: wrote {out}")
@@ -325,7 +321,16 @@ def _keep_metrics(path: Path, step: int) -> None:
         handle.writelines(line + "\n" for line in kept)
 
 
-def _save_result(model: Any, tokenizer: Any, out: Path, config: TrainConfig,
+def run_summary(steps: int, epochs: float, tokens: int, elapsed: float,
+                data: TokenizedData) -> dict[str, Any]:
+    """``train_summary.json``: how far the run went, how fast, and what of the data it kept."""
+    return {"steps": steps, "epochs": epochs, "tokens": tokens,
+            "train_seconds": round(elapsed, 3), "tokens_per_s": tokens / max(elapsed, 1e-9),
+            "dialogues": len(data.examples), "skipped": data.n_skipped,
+            "truncated": data.n_truncated, "dropped": data.n_dropped, "notes": data.notes}
+
+
+def save_result(model: Any, tokenizer: Any, out: Path, config: TrainConfig,
                  state: dict[str, torch.Tensor] | None, summary: dict[str, Any],
                  data_sha256: str) -> None:
     """Write the adapter (LoRA) or the whole model (full; ``state``: its gathered weights
