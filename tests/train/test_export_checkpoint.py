@@ -12,7 +12,7 @@ from bayesflight.cli import main
 from bayesflight.llm import load_model
 from bayesflight.train import TrainConfig, train
 from safetensors.torch import load_file
-from train_dialogues import tiny_world
+from train_dialogues import fail_optimizer_step, tiny_world
 
 
 @pytest.fixture(scope="module")
@@ -30,16 +30,8 @@ def _config(world, out: Path, full: bool, **overrides) -> TrainConfig:
 
 def _stopped_run(world, out: Path, full: bool, monkeypatch) -> Path:
     """A run of 4 steps that fails in its 4th, after the checkpoint of step 2."""
-    original, calls = torch.optim.AdamW.step, []
-
-    def fourth_step_fails(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 4:
-            raise RuntimeError("stopped by hand, say")
-        return original(self, *args, **kwargs)
-
     with monkeypatch.context() as patch:
-        patch.setattr(torch.optim.AdamW, "step", fourth_step_fails)
+        fail_optimizer_step(patch, 4, RuntimeError("stopped by hand, say"))
         with pytest.raises(RuntimeError, match="stopped by hand"):
             train(_config(world, out, full, max_steps=4, checkpoint_every=2))
     assert (out / "checkpoints" / "step-00000002").is_dir()

@@ -11,7 +11,7 @@ import torch
 from bayesflight import llm
 from bayesflight.cli import main
 from bayesflight.train import TrainConfig, train
-from train_dialogues import tiny_world
+from train_dialogues import fail_optimizer_step, tiny_world
 
 
 @pytest.fixture(scope="module")
@@ -73,16 +73,8 @@ def test_a_run_failing_before_its_first_checkpoint_leaves_nothing(world, tmp_pat
 
 def test_a_run_failing_after_a_checkpoint_is_kept_for_resume(world, tmp_path, monkeypatch):
     out = tmp_path / "run"
-    original, calls = torch.optim.AdamW.step, []
-
-    def second_step_fails(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise RuntimeError("out of memory, say")
-        return original(self, *args, **kwargs)
-
     with monkeypatch.context() as patch:
-        patch.setattr(torch.optim.AdamW, "step", second_step_fails)
+        fail_optimizer_step(patch, 2, RuntimeError("out of memory, say"))
         with pytest.raises(RuntimeError):
             train(_config(world, out, checkpoint_every=1))
     assert (out / "checkpoints" / "step-00000001").is_dir()
@@ -112,16 +104,8 @@ def test_ctrl_c_before_a_checkpoint_is_one_line_and_leaves_nothing(world, tmp_pa
 
 def test_ctrl_c_after_a_checkpoint_says_how_to_resume(world, tmp_path, monkeypatch, capsys):
     out = tmp_path / "run"
-    original, calls = torch.optim.AdamW.step, []
-
-    def interrupt_second(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return original(self, *args, **kwargs)
-
     with monkeypatch.context() as patch:
-        patch.setattr(torch.optim.AdamW, "step", interrupt_second)
+        fail_optimizer_step(patch, 2, KeyboardInterrupt())
         assert main([*_flags(world, out), "--checkpoint-every", "1"]) == 130
     line, _ = _last_line(capsys)
     assert line == (f"bayesflight train: interrupted; kept the checkpoint of step 1 in {out}; "

@@ -54,6 +54,22 @@ def tiny_world(root: Path, n: int, seed: int, rounds: tuple[int, ...] = (2, 3),
     return root, str(directory), str(data)
 
 
+def fail_optimizer_step(patch, n: int, error: BaseException) -> None:
+    """Through pytest's monkeypatch ``patch``, make the ``n``-th AdamW step raise ``error``: a
+    run that fails, or is interrupted, at a step the test chooses."""
+    import torch
+
+    original, calls = torch.optim.AdamW.step, []
+
+    def step(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == n:
+            raise error
+        return original(self, *args, **kwargs)
+
+    patch.setattr(torch.optim.AdamW, "step", step)
+
+
 def step_losses(out: Path) -> list[float]:
     """The loss of every optimizer step of a finished run, from its metrics.jsonl."""
     return [json.loads(line)["loss"] for line in (out / "metrics.jsonl").read_text().splitlines()]

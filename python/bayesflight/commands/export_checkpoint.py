@@ -4,6 +4,7 @@ a run stopped by hand, killed or still going can be evaluated at the step it rea
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from .options import positive_int
@@ -28,9 +29,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..train.export import export_checkpoint, find_checkpoint
+    from ..train.export import export_checkpoint
 
-    path = find_checkpoint(args.run_dir, args.step)  # bad input: one line before the model loads
     out = export_checkpoint(args.run_dir, args.out, args.step)
-    print(f"export-checkpoint: wrote {out} from {path}", file=sys.stderr)
+    step = json.loads((out / "train_summary.json").read_text(encoding="utf-8"))["steps"]
+    print(f"export-checkpoint: wrote {out}, the checkpoint of step {step} of {args.run_dir}",
+          file=sys.stderr)
     return 0
