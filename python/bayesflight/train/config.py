@@ -87,8 +87,9 @@ class TrainConfig:
     warmup_ratio: float = _arg(0.1, "fraction of steps of linear warm-up before the schedule")
     lr_schedule: LrSchedule = _arg("cosine", "after the warm-up: cosine, a cosine decay to 0 "
                                              "at the last step (the paper); constant, the peak "
-                                             "rate to the end, so that a run can go on "
-                                             "(--model a finished run) at the rate it had")
+                                             "rate to the end, so that a run stopped at any "
+                                             "step (export-checkpoint) is what those steps "
+                                             "taught, not the schedule's end")
     weight_decay: float = _arg(0.0, "AdamW weight decay")
     max_grad_norm: float = _arg(1.0, "gradient clipping norm, 0 for none")
     seed: int = _arg(0, "seed of data order and initialisation")
