@@ -101,9 +101,23 @@ def generate_command(config: Any, out: str, heldout_file: str | None = None) -> 
                          "the dialogues avoid, for the command that remakes them")
     else:
         parts.append(f"--heldout-file {heldout_file}")
-    if config.statements:
+    if config.scores:
+        parts.append("--scores")
+    elif config.statements:
         parts.append("--statements")
     return " ".join([*parts, f"--out {out}"])
+
+
+def _turn_text(config: Any) -> str:
+    """What a teacher turn holds besides the answer, for the dataset card."""
+    if config.scores:
+        return (" Each teacher turn first states its belief about the user, feature by feature, "
+                "then scores every option against that statement term by term, and "
+                "recommends the best total.")
+    if config.statements:
+        return (" Each teacher turn first states its belief about the user, feature by feature, "
+                "then recommends.")
+    return ""
 
 
 def write_dataset_card(directory: str | os.PathLike, config: Any, n_redrawn: int,
@@ -141,8 +155,7 @@ for supervised fine-tuning of a language model ("Bayesian teaching", Qiu et al.,
 user has a hidden reward function, a weight on each of the {domain.n_features} features
 ({", ".join(domain.feature_names)}) from {len(DEFAULT_LEVELS)} levels ({n_users} reward
 functions). The user chooses by that reward function ({noise} choice model); the teacher is
-{TEACHER_TEXT[config.teacher]}.{" Each teacher turn first states its belief about the user, "
-"feature by feature, then recommends." if config.statements else ""}
+{TEACHER_TEXT[config.teacher]}.{_turn_text(config)}
 
 ## Files and schema
 

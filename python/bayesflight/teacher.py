@@ -13,6 +13,9 @@ in chunks of CHUNK dialogues, so the same arguments always give the same dialogu
   always right, also when a noisy user strays from the best option.
 * With ``statements`` (belief-state teaching, Bayesian teacher only), each of the teacher's
   turns first states its belief so far (``bayesflight.statements``), then recommends.
+* With ``scores`` as well, each turn then scores every option against its statement
+  (``bayesflight.option_scores``) and recommends the best total: the teacher acts on the
+  belief it stated, and its ``option_probs`` are uniform over the tied best totals.
 
 Leakage control: no dialogue round shows an option set equal, as a multiset of options, to one
 of the evaluation's held-out sets (``heldout.heldout_sets``); such rounds are redrawn and
@@ -26,6 +29,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from . import option_scores
 from .belief import HypothesisGrid, run_protocol
 from .domains import Domain
 from .heldout import DEFAULT_HELDOUT_SETS, draw_avoiding, heldout_sets
@@ -66,15 +70,22 @@ class TeachingConfig:
     heldout_seed: int | None = None  # the evaluation seed whose held-out sets to avoid; None: seed
     n_heldout: int = DEFAULT_HELDOUT_SETS
     statements: bool = False  # belief-state teaching: a belief statement before each answer
+    scores: bool = False  # with statements: each option scored against it, the best answered
     n_users: int | None = None  # a seeded sample of this many users of the pool; None: all
     heldout: np.ndarray | None = None  # the held-out sets (H, K, F) to avoid; None: drawn
 
     def __post_init__(self) -> None:
         if self.teacher not in TEACHERS:
             raise ValueError(f"teacher must be one of {TEACHERS}, got {self.teacher!r}")
+        if self.scores and self.teacher != "bayesian":
+            raise ValueError("scores need the bayesian teacher: the oracle holds no belief to "
+                             "act on")
         if self.statements and self.teacher != "bayesian":
             raise ValueError("statements (belief-state teaching) need the bayesian teacher: "
                              "the oracle holds no belief to state")
+        if self.scores and not self.statements:
+            raise ValueError("scores need statements: the options are scored against the "
+                             "belief statement before them")
         if self.users not in USER_POOLS:
             raise ValueError(f"users must be one of {USER_POOLS}, got {self.users!r}")
         for name, low in (("n_dialogues", 1), ("n_rounds", 1), ("n_options", 2),
@@ -137,7 +148,8 @@ class Dialogues:
     recommendations (N, R); option_probs (N, R, K) the teacher's probability of each option;
     n_redrawn counts the rounds redrawn because they equalled a held-out set; statements
     (N, R, F), with belief-state teaching, the bucket levels the teacher states before each
-    answer (``bayesflight.statements``), else None.
+    answer (``bayesflight.statements``), else None; scores (N, R, K, F), with option scores,
+    the terms of each option's total (``bayesflight.option_scores``), else None.
     """
 
     start: int
@@ -149,6 +161,7 @@ class Dialogues:
     option_probs: np.ndarray
     n_redrawn: int
     statements: np.ndarray | None = None
+    scores: np.ndarray | None = None
 
 
 def draw_users(pool: np.ndarray, n: int, generator: np.random.Generator) -> np.ndarray:
@@ -197,4 +210,9 @@ def generate(config: TeachingConfig) -> Iterator[Dialogues]:
         recs, probs = teach(config.teacher, grid, w, rounds, choices, config.choice_model)
         levels = (buckets(posterior_means(weights, rounds, choices, config.choice_model))
                   if config.statements else None)
-        yield Dialogues(start, ids, w, rounds, choices, recs, probs, redrawn, levels)
+        scored = None
+        if config.scores:  # the teacher acts on its statement: the best total is the answer
+            scored = option_scores.terms(domain, levels, rounds)  # (N, R, K, F)
+            totals = scored.sum(axis=-1)
+            recs, probs = option_scores.best(totals), option_scores.tied_best(totals)
+        yield Dialogues(start, ids, w, rounds, choices, recs, probs, redrawn, levels, scored)

@@ -21,6 +21,7 @@ import numpy as np
 from . import chat
 from .domains import Domain
 from .fileio import atomic_open
+from .option_scores import scores_texts
 from .statements import statements
 from .teacher import Dialogues, TeachingConfig, generate
 
@@ -141,6 +142,8 @@ def render(dialogues: Dialogues, config: TeachingConfig) -> list[str]:
     ]
     said = (None if dialogues.statements is None
             else statements(domain, dialogues.statements))  # (N, R) sentences
+    if dialogues.scores is not None:  # the option scores follow the statement
+        said = said + " " + scores_texts(domain, dialogues.scores)
     for r in range(n_rounds):
         for j in range(k):
             for gi, g in enumerate(t.groups):

@@ -106,6 +106,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "first states its belief about the user, each feature's posterior mean "
                         "weight in words ('So far: price: cheaper (strong); ...'), then "
                         "recommends (default: off, the paper's plain answers)")
+    parser.add_argument("--scores", action="store_true",
+                        help="with belief statements (implies --statements): each teacher turn "
+                        "then scores every option against its statement, term by term ('Flight "
+                        "1 scores 14 + 0 = 14.'), and recommends the best total, so that acting "
+                        "on the statement is written out (default: off)")
     parser.set_defaults(run=run)
 
 
@@ -149,7 +154,8 @@ def run(args: argparse.Namespace) -> int:
         heldout_seed=args.heldout_seed,
         n_heldout=args.heldout,
         heldout=heldout,
-        statements=args.statements,
+        statements=args.statements or args.scores,
+        scores=args.scores,
     )
     if directory is not None:
         directory.mkdir(exist_ok=True)
