@@ -95,3 +95,11 @@ def format_statement_agreement(name: str, agreement: dict[str, list[float]]) -> 
         "belief statements equal to the Bayesian teacher's (from the choices before the "
         "round), by round", {k: {"share": v} for k, v in rows.items()}, "share", 0,
         lambda s, i: f"{s['share'][i]:.3f}"))
+
+
+def format_scores_agreement(name: str, shares: list[float]) -> str:
+    """The block a model that writes option scores prints: by round, the share of its
+    scores that are exactly those of the statement before them (its own or the given one)."""
+    return "\n".join(_block(
+        "option scores equal to those of the statement before them, by round",
+        {name: {"share": shares}}, "share", 0, lambda s, i: f"{s['share'][i]:.3f}"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 
 import numpy as np
 import pytest
@@ -136,6 +137,32 @@ def test_belief_mode_says_how_often_its_statements_are_the_teachers(tiny_dir, tm
     assert most_common[0] == 1.0 and len(agree) == 2
 
 
+def test_given_mode_with_scores_says_how_often_the_scores_were_the_statements(tiny_dir,
+                                                                            tmp_path, capsys):
+    from bayesflight.option_scores import scores_agreement
+
+    assert main(["evaluate", "--model", str(tiny_dir), *SMALL, "--mode", "given", "--scores",
+                 "--name", "m", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "option scores equal to those of the statement before them" in out
+    assert re.search(r"parse failures: \d+ of \d+ scores", out)  # it wrote them each time
+    config = json.loads((tmp_path / "results.json").read_text())["config"]
+    assert config["scores"] is True and len(config["scores_exact"]) == 2
+    assert "statements_exact" not in config  # the statements were given, not its own
+    written = json.loads((tmp_path / "m.statements.json").read_text())
+    evalset = evalset_from_args(argparse.Namespace(
+        domain=None, seed=5, users=3, rounds=2, heldout=4, options=3,
+        user_noise="deterministic", user_pool="all"))
+    texts = np.array([written[str(u)] for u in range(3)], dtype=object)
+    assert all(t.startswith("So far: ") for t in texts.ravel())  # the given statement first
+    assert config["scores_exact"] == list(scores_agreement(evalset.domain, evalset.rounds,
+                                                           texts))
+    # a run with scores does not resume one without
+    assert main(["evaluate", "--model", str(tiny_dir), *SMALL, "--mode", "given", "--name",
+                 "m", "--out", str(tmp_path), "--resume"]) == 2
+    assert "other ['scores']" in capsys.readouterr().err
+
+
 def test_adapter_names_the_run(tiny_dir, tmp_path, capsys):
     import peft
 
@@ -154,6 +181,7 @@ def test_adapter_names_the_run(tiny_dir, tmp_path, capsys):
     (["--adapter", "missing-adapter-dir"], "adapter directory"),
     (["--name", "bayesian"], "--name must not be 'bayesian'"),
     (["--interactions", "x.jsonl"], "go together"),
+    (["--scores"], "--scores needs --mode belief or given"),
 ])
 def test_bad_input_is_a_clear_error(tiny_dir, tmp_path, capsys, monkeypatch, extra, message):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

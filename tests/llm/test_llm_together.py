@@ -39,27 +39,31 @@ def evalset():
     return make_eval_set(FLIGHT, n_users=3, n_rounds=2, n_heldout=4, seed=5)
 
 
-def _together(model, tokenizer, evalset, mode, batch_size=5):
+def _together(model, tokenizer, evalset, mode, batch_size=5, scores=False):
     assistant = LLMAssistant(model, tokenizer, FLIGHT, mode=mode, max_new_tokens=8,
-                             scorer=PrefixScorer(model, batch_size, shared_prefix=False))
+                             scorer=PrefixScorer(model, batch_size, shared_prefix=False),
+                             scores=scores)
     transcript = Transcript.empty(evalset)
     said = run_together(assistant, evalset, np.arange(evalset.n_users), transcript)
     return transcript, said
 
 
-@pytest.mark.parametrize("mode", ["score", "generate", "belief", "given"])
-def test_all_users_together_answer_as_one_at_a_time(tiny, evalset, mode):
+@pytest.mark.parametrize(("mode", "scores"), [("score", False), ("generate", False),
+                                               ("belief", False), ("given", False),
+                                               ("belief", True), ("given", True)])
+def test_all_users_together_answer_as_one_at_a_time(tiny, evalset, mode, scores):
     model, tokenizer = tiny
-    one = LLMAssistant(model, tokenizer, FLIGHT, mode=mode, max_new_tokens=8)
+    one = LLMAssistant(model, tokenizer, FLIGHT, mode=mode, max_new_tokens=8, scores=scores)
     alone = run_assistant(one, evalset, progress=False)
-    together, said = _together(model, tokenizer, evalset, mode)
+    together, said = _together(model, tokenizer, evalset, mode, scores=scores)
     assert together.completed.all()
     np.testing.assert_array_equal(together.heldout_recommendations,
                                   alone.heldout_recommendations)
     np.testing.assert_array_equal(together.round_recommendations, alone.round_recommendations)
     np.testing.assert_allclose(together.heldout_predictive, alone.heldout_predictive, atol=1e-4)
     np.testing.assert_allclose(together.round_predictive, alone.round_predictive, atol=1e-4)
-    assert [len(s) for s in said] == [evalset.n_rounds if mode == "belief" else 0] * 3
+    assert [len(s) for s in said] == [evalset.n_rounds if one.writes else 0] * 3
+    assert said[-1] == (one.stated if one.writes else [])  # the last user's, both ways
 
 
 def test_batch_size_and_order_do_not_change_the_answers(tiny, evalset):
@@ -71,9 +75,41 @@ def test_batch_size_and_order_do_not_change_the_answers(tiny, evalset):
 class _Stating(LLMAssistant):
     """Belief mode with a scripted statement: the round's index in words, per conversation."""
 
-    def _statements(self, texts):
+    def _written(self, texts, k):
         return [statement(FLIGHT, np.full(4, min(t.count("Your option"), 2)))
                 for t in texts]
+
+
+class _Scoring(LLMAssistant):
+    """Given mode with scripted scores: the number of rounds so far, after the statement."""
+
+    def _written(self, texts, k):
+        self.prompts += texts
+        return [f"Flight 1 scores {t.count('Your option')} = 0." for t in texts]
+
+
+def test_given_mode_with_scores_puts_the_models_scores_after_the_exact_statement(tiny,
+                                                                                 evalset):
+    model, tokenizer = tiny
+    assistant = _Scoring(model, tokenizer, FLIGHT, mode="given", scores=True)
+    assistant.prompts = []  # every prompt it wrote after
+    exact = _reference_statements(evalset)[0]
+    assistant.reset()
+    for r in range(evalset.n_rounds):
+        options = evalset.rounds[0, r]
+        probs = assistant.predict(options)
+        # the model writes after the exact statement, on the generation prompt
+        text = assistant.prompt_texts(options[None], answer_prefix=False)[0]
+        assert assistant.prompts[-1] == text + exact[r]
+        said = f"{exact[r]} Flight 1 scores {r} = 0."
+        direct = assistant._score([text + chat.answer_prefix(FLIGHT, said)], 3)
+        np.testing.assert_allclose(probs, direct[0], atol=1e-12)
+        assistant.observe(options, int(np.argmax(probs)), int(evalset.choices[0, r]))
+        assert assistant.messages[-1]["content"] == chat.answer(FLIGHT, int(np.argmax(probs)),
+                                                                said)
+    assert assistant.stated == [f"{exact[r]} Flight 1 scores {r} = 0." for r in range(2)]
+    with pytest.raises(ValueError, match="scores need a mode with belief statements"):
+        LLMAssistant(model, tokenizer, FLIGHT, mode="score", scores=True)
 
 
 def test_belief_mode_keeps_the_models_own_statements(tiny, evalset):

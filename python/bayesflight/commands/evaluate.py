@@ -14,7 +14,12 @@ from ..llm.embedded import DEFAULT_MODEL
 from ..metrics import summarise
 from ..plotting import plot_accuracy
 from ..protocol import run_assistant
-from ..results import format_statement_agreement, format_table, write_results
+from ..results import (
+    format_scores_agreement,
+    format_statement_agreement,
+    format_table,
+    write_results,
+)
 from ..tracking import REPORT_TO, check_available, report_evaluation
 from .options import (
     add_device_argument,
@@ -34,7 +39,7 @@ RESERVED_NAMES = ("bayesian", "prior-majority")
 # What must be equal for --resume to continue a saved transcript.
 RUN_KEYS = ("model", "adapter", "mode", "dtype", "max_new_tokens", "domain", "seed", "users",
             "user_pool", "rounds", "heldout", "options", "user_noise", "interactions",
-            "heldout_file")
+            "heldout_file", "scores")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -62,6 +67,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                             "Bayesian teacher would make from the user's choices so far, then "
                             "the option numbers are scored after it (acting on a correct belief; "
                             "beside belief mode, the cost of writing the statement)")
+    model.add_argument("--scores", action="store_true",
+                       help="with --mode belief or given, for a model taught with option "
+                            "scores (generate --scores): it writes its scores of the options "
+                            "after the statement, then the option numbers are scored after "
+                            "them; prints how often the scores were those of the statement "
+                            "(default: off)")
     add_device_argument(model)
     add_dtype_argument(model)
     model.add_argument("--batch-size", type=positive_int, default=16,
@@ -99,6 +110,9 @@ def _model_name(args: argparse.Namespace) -> str:
 
 def run(args: argparse.Namespace) -> int:
     name = _model_name(args)
+    if args.scores and args.mode not in ("belief", "given"):
+        raise ValueError(f"--scores needs --mode belief or given (the scores follow a belief "
+                         f"statement), got --mode {args.mode}")
     if name in RESERVED_NAMES:
         raise ValueError(f"--name must not be {name!r} (a reference assistant's name)")
     start = time.perf_counter()
@@ -119,7 +133,8 @@ def run(args: argparse.Namespace) -> int:
                           progress=False)
     run_key = {key: getattr(args, key) for key in RUN_KEYS}
     llm = evaluate_llm(evalset, args.out, name, args.model, adapter=args.adapter,
-                       run_key=run_key, resume=args.resume, mode=args.mode, device=args.device,
+                       run_key=run_key, resume=args.resume, mode=args.mode,
+                       scores=args.scores, device=args.device,
                        dtype=args.dtype, batch_size=args.batch_size,
                        max_new_tokens=args.max_new_tokens, progress=not args.no_progress,
                        users_at_once=args.users_at_once)
@@ -133,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
         "model": args.model,
         "adapter": args.adapter,
         "mode": args.mode,
+        "scores": args.scores,
         "device": llm.device,
         "dtype": llm.dtype,
         "batch_size": args.batch_size,
@@ -141,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
         "questions": llm.questions,
         "questions_per_s": round(llm.questions / max(llm.seconds, 1e-9), 2),
         **({} if llm.statements_exact is None else {"statements_exact": llm.statements_exact}),
+        **({} if llm.scores_exact is None else {"scores_exact": llm.scores_exact}),
         **evalset_config(args, evalset),
         "assistants": list(summaries),
         "seconds": round(time.perf_counter() - start, 2),
@@ -149,12 +166,14 @@ def run(args: argparse.Namespace) -> int:
           f"{evalset.n_heldout} held-out sets of {evalset.n_options}, seed {evalset.seed}; "
           f"{name} ({args.mode} mode, {config['device']}, {config['dtype']})\n")
     print(format_table(summaries))
-    if args.mode in ("generate", "belief"):  # the modes where the model writes
-        what = "answers" if args.mode == "generate" else "statements"
+    if args.mode in ("generate", "belief") or args.scores:  # where the model writes
+        what = {"generate": "answers", "belief": "statements"}.get(args.mode, "scores")
         print(f"\nparse failures: {llm.n_parse_failures} of {llm.n_generated} "
               f"{what} ({llm.parse_failure_rate:.1%})")
     if llm.statements_exact is not None:
         print("\n" + format_statement_agreement(name, llm.statements_exact))
+    if llm.scores_exact is not None:
+        print("\n" + format_scores_agreement(name, llm.scores_exact))
     print(f"{llm.questions} questions in {llm.seconds:.1f} s (the model loaded): "
           f"{llm.questions / max(llm.seconds, 1e-9):.1f} questions/s", file=sys.stderr)
     path = write_results(out, config, summaries)

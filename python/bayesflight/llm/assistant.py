@@ -13,6 +13,10 @@ In ``given`` mode the statement is not the model's but the exact one the Bayesia
 ``generate --statements`` would make from the user's choices revealed so far
 (``statements.revealed_statements``), scored after as in belief mode: it measures acting on a
 correct belief, so that the gap to belief mode is the cost of writing the statement.
+With ``scores`` (models taught with ``generate --scores``) the model also writes its option
+scores before the answer (``bayesflight.option_scores``): after its own statement in belief
+mode, after the given one in given mode; the digit is scored after them, and they stay in the
+conversation with the statement.
 """
 
 from __future__ import annotations
@@ -41,7 +45,8 @@ class LLMAssistant(Assistant):
     N held-out questions after it are scored in batches of ``batch_size`` on top of it.
     The assistant turns in the conversation are always the canonical ``The best option is
     Flight N.`` of the recommendation the protocol made (after the statement in ``belief``
-    and ``given`` modes). ``choice_model`` is the users' choice model the given statements'
+    and ``given`` modes, and the scores with ``scores``). ``choice_model`` is the users'
+    choice model the given statements'
     posterior assumes (``given`` mode). ``scorer`` replaces the default prefix-caching one
     (e.g. one without a shared prefix, to batch prompts of many users).
     """
@@ -59,12 +64,17 @@ class LLMAssistant(Assistant):
         progress: Callable[[int], object] | None = None,
         scorer: PrefixScorer | None = None,
         choice_model: ChoiceModel = ChoiceModel(),
+        scores: bool = False,
     ):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if scores and mode not in STATED:
+            raise ValueError(f"scores need a mode with belief statements {STATED}, got "
+                             f"{mode!r}")
         if not getattr(tokenizer, "chat_template", None):
             raise ValueError("tokenizer must have a chat template")
         self.model, self.tokenizer, self.domain, self.mode = model, tokenizer, domain, mode
+        self.scores = scores
         self.max_new_tokens = max_new_tokens
         self.choice_model = choice_model
         self.name = name
@@ -85,7 +95,7 @@ class LLMAssistant(Assistant):
         """Start a new user: an empty conversation (the cached prefix stays for reuse)."""
         self.messages: list[chat.Message] = []
         self.previous: tuple[int, int] | None = None
-        self.stated: list[str] = []  # belief mode: the model's statement in each round
+        self.stated: list[str] = []  # what the model wrote before each round's answer
         self._said: dict[bytes, str | None] = {}  # the statement last made before each set
         self._revealed: list[tuple[np.ndarray, int]] = []  # given mode: (options, choice)
 
@@ -96,7 +106,7 @@ class LLMAssistant(Assistant):
         x = np.asarray(options, dtype=np.float64)
         self._check_options(x[None])
         said = self._said.get(x.tobytes()) if self.mode in STATED else None
-        if self.mode == "belief":
+        if self.writes:
             self.stated.append(said or "")
         self.messages += [
             {"role": "user", "content": chat.user_turn(self.domain, x, self.previous)},
@@ -140,8 +150,9 @@ class LLMAssistant(Assistant):
     def answer_prompts(self, texts: list[str], k: int, given: list[str] | None = None
                        ) -> tuple[np.ndarray, list[str | None]]:
         """The model's probabilities (N, K) over the K options after each prompt text (ending
-        with the generation prompt), and the statement before each answer: the model's own in
-        belief mode, ``given`` (one per text, required) in given mode, else None."""
+        with the generation prompt), and the text before each answer: the statement, the
+        model's own in belief mode, ``given`` (one per text, required) in given mode, followed
+        with ``scores`` by the model's option scores; None in the other modes."""
         if self.mode == "score":
             prefix = chat.answer_prefix(self.domain)
             return self._score([t + prefix for t in texts], k), [None] * len(texts)
@@ -150,7 +161,13 @@ class LLMAssistant(Assistant):
         if self.mode == "given" and (given is None or len(given) != len(texts)):
             raise ValueError(f"given must hold one statement per prompt in given mode "
                              f"({len(texts)} prompts)")
-        said = self._statements(texts) if self.mode == "belief" else list(given)
+        if self.mode == "belief":
+            said = self._written(texts, k)
+        elif self.scores:  # the model scores the options after the given statement
+            said = [f"{g} {w}".rstrip() for g, w in zip(given, self._written(
+                [t + g for t, g in zip(texts, given, strict=True)], k), strict=True)]
+        else:
+            said = list(given)
         return self._score([t + chat.answer_prefix(self.domain, s)
                             for t, s in zip(texts, said, strict=True)], k), said
 
@@ -207,10 +224,20 @@ class LLMAssistant(Assistant):
         z = np.exp(logits - logits.max(axis=-1, keepdims=True))
         return z / z.sum(axis=-1, keepdims=True)
 
-    def _statements(self, texts: list[str]) -> list[str]:
-        """The model's belief statement after each prompt: its greedy text up to the answer
-        prefix (the whole text, counted as a failure, when it never gets there)."""
-        budget = max(self.max_new_tokens, 16 + 12 * self.domain.n_features)
+    @property
+    def writes(self) -> bool:
+        """Whether the model writes text of its own before each answer: its statement
+        (belief mode), its option scores (``scores``), or both."""
+        return self.mode == "belief" or self.scores
+
+    def _written(self, texts: list[str], k: int) -> list[str]:
+        """What the model writes after each prompt before its answer about K options: its
+        greedy text up to the answer prefix (the whole text, counted as a failure, when it
+        never gets there). The budget of new tokens holds a statement of every feature
+        (belief mode) and K option scores of up to five tokens a term (``scores``)."""
+        f = self.domain.n_features
+        budget = max(self.max_new_tokens, 16 + 12 * f * (self.mode == "belief")
+                     + k * (12 + 5 * f) * self.scores)
         written = self.scorer.greedy(self._encode(texts), budget, self.stop_ids,
                                      settled=lambda tokens: STATEMENT_END in self._decode(tokens))
         said = []

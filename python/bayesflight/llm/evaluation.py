@@ -32,8 +32,9 @@ class LLMRun:
     n_parse_failures: int
     n_generated: int
     users_at_once: int = 1
-    statements: dict[int, list[str]] | None = None  # belief mode: each user's, by round
+    statements: dict[int, list[str]] | None = None  # what each user's model wrote, by round
     statements_exact: dict[str, list[float]] | None = None  # belief: statements_agreement
+    scores_exact: list[float] | None = None  # scores: option_scores.scores_agreement by round
     seconds: float = 0.0  # the protocol's wall time, without loading the model
     questions: int = 0  # questions asked in that time (a resumed run skips finished users)
 
@@ -55,13 +56,25 @@ def _saved_transcript(checkpoint: Path, run_key: dict[str, Any]) -> Transcript |
 def statements_agreement(evalset: EvalSet, stated: dict[int, list[str]]) -> dict[str, list[float]]:
     """Belief mode: by round, the share of users whose own statement is the Bayesian teacher's
     (``statements.statement_agreement``, under the users' choice model) as ``model``, and the
-    most common exact statement's share as ``most_common``."""
+    most common exact statement's share as ``most_common``. Only the statement of a written
+    turn counts (``option_scores.split_turn``: not the scores after it)."""
+    from ..option_scores import split_turn
     from ..statements import statement_agreement
 
-    said = np.array([stated[u] for u in range(evalset.n_users)], dtype=object)
+    said = np.array([[split_turn(text)[0] for text in stated[u]]
+                     for u in range(evalset.n_users)], dtype=object)
     agree, most_common = statement_agreement(evalset.domain, evalset.rounds, evalset.choices,
                                              said, evalset.user_model)
     return {"model": [float(a) for a in agree], "most_common": [float(m) for m in most_common]}
+
+
+def _scores_exact(evalset: EvalSet, written: dict[int, list[str]]) -> list[float]:
+    """With scores: by round, the share of users whose written scores are exactly those of
+    the statement before them (``option_scores.scores_agreement``)."""
+    from ..option_scores import scores_agreement
+
+    said = np.array([written[u] for u in range(evalset.n_users)], dtype=object)
+    return [float(a) for a in scores_agreement(evalset.domain, evalset.rounds, said)]
 
 
 def evaluate_llm(
@@ -73,6 +86,7 @@ def evaluate_llm(
     run_key: dict[str, Any] | None = None,
     resume: bool = False,
     mode: str = "score",
+    scores: bool = False,
     device: str = "auto",
     dtype: str = "auto",
     batch_size: int = 16,
@@ -92,6 +106,8 @@ def evaluate_llm(
     transcript are skipped. In belief mode the model's statements go to
     ``<name>.statements.json``; in given mode the statements put before its answers are the
     Bayesian teacher's under the evaluation users' choice model (``evalset.user_model``).
+    With ``scores`` (belief or given mode) the model writes its option scores after the
+    statement; they go to the same file, and ``scores_exact`` says how often they were right.
     """
     from tqdm import tqdm
 
@@ -105,6 +121,8 @@ def evaluate_llm(
     out = Path(out_dir)
     checkpoint = out / f"{name}.transcript.npz"
     key = run_key if run_key is not None else {"model": model, "adapter": adapter, "mode": mode}
+    if scores:  # a run that scored is no run that did not
+        key = {**key, "scores": True}
     saved = _saved_transcript(checkpoint, key) if resume else None
     lm, tokenizer = load_model(model, adapter=adapter, device=device, dtype=dtype)
     on_gpu = next(lm.parameters()).device.type == "cuda"
@@ -113,7 +131,7 @@ def evaluate_llm(
               else None)
     assistant = LLMAssistant(lm, tokenizer, domain=evalset.domain, mode=mode,
                              batch_size=batch_size, max_new_tokens=max_new_tokens, name=name,
-                             scorer=scorer, choice_model=evalset.user_model)
+                             scorer=scorer, choice_model=evalset.user_model, scores=scores)
     done = 0 if saved is None else int(saved.completed.sum())
     per_user = (evalset.n_rounds + 1) * evalset.n_heldout + evalset.n_rounds
     bar = tqdm(total=evalset.n_users * per_user, initial=done * per_user, unit="question",
@@ -127,7 +145,7 @@ def evaluate_llm(
         said = {int(u): s for u, s in json.loads(said_file.read_text(encoding="utf-8")).items()}
 
     def keep(transcript: Transcript) -> None:
-        if mode == "belief":
+        if assistant.writes:
             write_json(said_file, {str(u): s for u, s in sorted(said.items())})
         transcript.save(checkpoint)
 
@@ -159,8 +177,9 @@ def evaluate_llm(
         n_parse_failures=assistant.n_parse_failures,
         n_generated=assistant.n_generated,
         users_at_once=together,
-        statements=said if mode == "belief" else None,
+        statements=said if assistant.writes else None,
         statements_exact=statements_agreement(evalset, said) if mode == "belief" else None,
+        scores_exact=_scores_exact(evalset, said) if scores else None,
         seconds=seconds,
         questions=(evalset.n_users - done) * per_user,
     )

@@ -35,9 +35,10 @@ def _answer_unique(assistant: LLMAssistant, texts: list[str], k: int,
 def run_together(assistant: LLMAssistant, evalset: EvalSet, users: np.ndarray,
                  transcript: Transcript) -> list[list[str]]:
     """Run ``users`` (indices into ``evalset``) through the protocol together, filling their
-    rows of ``transcript`` and marking them completed; returns each user's belief statement
-    in each round (empty lists unless the assistant is in belief mode). In given mode the
-    statements before round r come from the choices of rounds 0..r-1 only."""
+    rows of ``transcript`` and marking them completed; returns what each user's model wrote
+    before its answer in each round (empty lists unless it writes: ``assistant.writes``).
+    In given mode the statements before round r come from the choices of rounds 0..r-1
+    only."""
     domain, k = evalset.domain, evalset.n_options
     n_users, n_heldout = len(users), evalset.n_heldout
     messages: list[list[chat.Message]] = [[] for _ in users]
@@ -72,7 +73,7 @@ def run_together(assistant: LLMAssistant, evalset: EvalSet, users: np.ndarray,
                 {"role": "assistant", "content": chat.answer(domain, rec, said[i])},
             ]
             previous[i] = (rec, choice)
-            if assistant.mode == "belief":
+            if assistant.writes:
                 stated[i].append(said[i])
         if assistant.progress is not None:
             assistant.progress(n_users)
