@@ -149,6 +149,8 @@ def test_given_mode_with_scores_says_how_often_the_scores_were_the_statements(ti
     config = json.loads((tmp_path / "results.json").read_text())["config"]
     assert config["scores"] is True and len(config["scores_exact"]) == 2
     assert "statements_exact" not in config  # the statements were given, not its own
+    _, summaries = load_results(tmp_path / "results.json")
+    assert list(summaries) == ["m", "bayesian", "prior-majority", "statement"]
     written = json.loads((tmp_path / "m.statements.json").read_text())
     evalset = evalset_from_args(argparse.Namespace(
         domain=None, seed=5, users=3, rounds=2, heldout=4, options=3,

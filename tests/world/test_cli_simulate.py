@@ -17,7 +17,8 @@ def test_simulate_prints_the_table_and_writes_results_and_plot(tmp_path: Path, c
     out = capsys.readouterr().out
     assert "held-out accuracy" in out and "prior-majority" in out and "round 3" in out
     config, summaries = load_results(tmp_path / "results.json")
-    assert list(summaries) == ["bayesian", "oracle", "random", "cheapest", "prior-majority"]
+    assert list(summaries) == ["bayesian", "oracle", "random", "cheapest", "prior-majority",
+                              "statement"]
     assert (config["n_users"], config["n_rounds"], config["n_heldout"]) == (30, 3, 20)
     assert config["domain"] == "flight" and config["seed"] == 4
     for summary in summaries.values():

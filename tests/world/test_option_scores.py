@@ -19,7 +19,7 @@ from bayesflight.option_scores import (
     terms,
     tied_best,
 )
-from bayesflight.reference import best_option
+from bayesflight.reference import ChoiceModel, best_option
 from bayesflight.statements import statement, statement_weights
 from bayesflight.teacher import TeachingConfig, generate
 from bayesflight.teacher_jsonl import render
@@ -135,3 +135,26 @@ def test_scores_need_statements_and_the_bayesian_teacher():
         TeachingConfig("bayesian", FLIGHT, 3, 0, scores=True)
     with pytest.raises(ValueError, match="scores need the bayesian teacher"):
         TeachingConfig("oracle", FLIGHT, 3, 0, statements=True, scores=True)
+
+
+@pytest.mark.parametrize("domain", [FLIGHT, get_domain("flight-2")])
+def test_the_statement_assistant_is_the_scoring_teacher(domain):
+    """Through each taught dialogue's rounds and choices, the statement assistant gives the
+    teacher's option_probs and recommendations, round by round."""
+    from bayesflight.assistants import make_assistant
+
+    config = TeachingConfig("bayesian", domain, 12, 4, statements=True, scores=True,
+                            choice_model=ChoiceModel("epsilon", epsilon=0.1))
+    assistant = make_assistant("statement", domain, choice_model=config.choice_model)
+    for chunk in generate(config):
+        for i in range(len(chunk.user_ids)):
+            assistant.reset()
+            for r in range(config.n_rounds):
+                np.testing.assert_array_equal(assistant.levels, chunk.statements[i, r])
+                probs = assistant.predict(chunk.rounds[i, r])
+                np.testing.assert_allclose(probs, chunk.option_probs[i, r])
+                assert assistant.recommend(chunk.rounds[i, r]) == chunk.recommendations[i, r]
+                assistant.observe(chunk.rounds[i, r], int(chunk.recommendations[i, r]),
+                                  int(chunk.choices[i, r]))
+        many = assistant.predict(chunk.rounds[0])  # (N, K, F) at once: each set alone
+        np.testing.assert_allclose(many, [assistant.predict(x) for x in chunk.rounds[0]])

@@ -9,8 +9,9 @@ from .base import Assistant
 from .baselines import CheapestAssistant, PriorMajorityAssistant, RandomAssistant
 from .bayesian import BayesianAssistant
 from .oracle import OracleAssistant
+from .statement import StatementAssistant
 
-ASSISTANT_NAMES = ("bayesian", "oracle", "random", "cheapest", "prior-majority")
+ASSISTANT_NAMES = ("bayesian", "oracle", "random", "cheapest", "prior-majority", "statement")
 
 
 def make_assistant(
@@ -23,8 +24,9 @@ def make_assistant(
 ) -> Assistant:
     """The assistant called ``name`` (one of ASSISTANT_NAMES) for ``domain``.
 
-    ``choice_model`` is the Bayesian assistant's user model, ``seed`` the random assistant's,
-    ``grid`` the hypothesis grid (default: the domain's F-feature grid).
+    ``choice_model`` is the user model of the Bayesian and the statement assistants, ``seed``
+    the random assistant's, ``grid`` the hypothesis grid (default: the domain's F-feature
+    grid).
     """
     if name not in ASSISTANT_NAMES:
         raise ValueError(f"assistant must be one of {', '.join(ASSISTANT_NAMES)}; got {name!r}")
@@ -34,6 +36,8 @@ def make_assistant(
         return RandomAssistant(seed)
     if name == "cheapest":
         return CheapestAssistant(domain)
+    if name == "statement":
+        return StatementAssistant(domain, choice_model)
     grid = HypothesisGrid(domain.n_features) if grid is None else grid
     if name == "bayesian":
         return BayesianAssistant(grid, choice_model)
@@ -41,4 +45,5 @@ def make_assistant(
 
 
 __all__ = ["ASSISTANT_NAMES", "Assistant", "BayesianAssistant", "CheapestAssistant",
-           "OracleAssistant", "PriorMajorityAssistant", "RandomAssistant", "make_assistant"]
+           "OracleAssistant", "PriorMajorityAssistant", "RandomAssistant", "StatementAssistant",
+           "make_assistant"]

@@ -35,7 +35,7 @@ from .options import (
 # holds the two equal)
 MODES = ("score", "generate", "belief", "given")
 # The reference assistants evaluated beside every model: a model may not take their names.
-RESERVED_NAMES = ("bayesian", "prior-majority")
+RESERVED_NAMES = ("bayesian", "prior-majority", "statement")
 # What must be equal for --resume to continue a saved transcript.
 RUN_KEYS = ("model", "adapter", "mode", "dtype", "max_new_tokens", "domain", "seed", "users",
             "user_pool", "rounds", "heldout", "options", "user_noise", "interactions",
@@ -71,8 +71,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help="with --mode belief or given, for a model taught with option "
                             "scores (generate --scores): it writes its scores of the options "
                             "after the statement, then the option numbers are scored after "
-                            "them; prints how often the scores were those of the statement "
-                            "(default: off)")
+                            "them; prints how often the scores were those of the statement, "
+                            "and the statement assistant (acting on the exact statement, the "
+                            "rule such a model imitates) beside the Bayesian (default: off)")
     add_device_argument(model)
     add_dtype_argument(model)
     model.add_argument("--batch-size", type=positive_int, default=16,
@@ -131,6 +132,10 @@ def run(args: argparse.Namespace) -> int:
     # The line a result must clear: the option most reward functions prefer, no updating.
     prior = run_assistant(make_assistant("prior-majority", evalset.domain), evalset,
                           progress=False)
+    # With scores, also the rule the model imitates: acting on the Bayesian statement.
+    stated = (run_assistant(make_assistant("statement", evalset.domain,
+                                           choice_model=evalset.user_model),
+                            evalset, progress=False) if args.scores else None)
     run_key = {key: getattr(args, key) for key in RUN_KEYS}
     llm = evaluate_llm(evalset, args.out, name, args.model, adapter=args.adapter,
                        run_key=run_key, resume=args.resume, mode=args.mode,
@@ -142,6 +147,8 @@ def run(args: argparse.Namespace) -> int:
     summaries = {name: summarise(llm.transcript, evalset, bayesian),
                  "bayesian": summarise(bayesian, evalset, bayesian),
                  "prior-majority": summarise(prior, evalset, bayesian)}
+    if stated is not None:
+        summaries["statement"] = summarise(stated, evalset, bayesian)
     config = {
         "command": "evaluate",
         "version": __version__,
