@@ -50,7 +50,7 @@ def _together(model, tokenizer, evalset, mode, batch_size=5, scores=False):
 
 @pytest.mark.parametrize(("mode", "scores"), [("score", False), ("generate", False),
                                                ("belief", False), ("given", False),
-                                               ("belief", True), ("given", True)])
+                                               ("given", True)])
 def test_all_users_together_answer_as_one_at_a_time(tiny, evalset, mode, scores):
     model, tokenizer = tiny
     one = LLMAssistant(model, tokenizer, FLIGHT, mode=mode, max_new_tokens=8, scores=scores)
