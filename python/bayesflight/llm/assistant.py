@@ -46,9 +46,9 @@ class LLMAssistant(Assistant):
     The assistant turns in the conversation are always the canonical ``The best option is
     Flight N.`` of the recommendation the protocol made (after the statement in ``belief``
     and ``given`` modes, and the scores with ``scores``). ``choice_model`` is the users'
-    choice model the given statements'
-    posterior assumes (``given`` mode). ``scorer`` replaces the default prefix-caching one
-    (e.g. one without a shared prefix, to batch prompts of many users).
+    choice model the given statements' posterior assumes (``given`` mode). ``scorer``
+    replaces the default prefix-caching one (e.g. one without a shared prefix, to batch
+    prompts of many users).
     """
 
     def __init__(
