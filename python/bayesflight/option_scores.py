@@ -30,6 +30,7 @@ import math
 import numpy as np
 
 from .domains import Domain
+from .statements import parse_statement, texts_by_row
 
 
 def scale(domain: Domain) -> int:
@@ -81,10 +82,7 @@ def scores_texts(domain: Domain, all_terms: np.ndarray) -> np.ndarray:
     distinct round written once."""
     t = np.asarray(all_terms)
     flat = t.reshape(-1, *t.shape[-2:])
-    unique, inverse = np.unique(flat, axis=0, return_inverse=True)
-    texts = np.empty(len(unique), dtype=object)
-    texts[:] = [scores_text(domain, row) for row in unique]
-    return texts[inverse.reshape(-1)].reshape(t.shape[:-2])
+    return texts_by_row(flat, lambda row: scores_text(domain, row)).reshape(t.shape[:-2])
 
 
 def split_turn(text: str) -> tuple[str, str]:
@@ -100,8 +98,6 @@ def scores_agreement(domain: Domain, rounds: np.ndarray, written: np.ndarray) ->
     of their own statement for the round's options ``rounds`` (N, R, K, F). A statement
     that does not parse scores nothing right. Whether a model acts on a statement by the
     rule, apart from whether the statement is the teacher's."""
-    from .statements import parse_statement
-
     written = np.asarray(written, dtype=object)
     if written.shape != rounds.shape[:2]:
         raise ValueError(f"written must have shape {rounds.shape[:2]} (users, rounds), got "

@@ -16,6 +16,8 @@ Shapes: N dialogues, R rounds, M hypotheses, F features, K options.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from .domains import Domain
@@ -94,14 +96,21 @@ def statement(domain: Domain, levels: np.ndarray) -> str:
     return "So far: " + "; ".join(parts) + "."
 
 
+def texts_by_row(rows: np.ndarray, write: Callable[[np.ndarray], str]) -> np.ndarray:
+    """``write`` applied to each row of ``rows`` (N, ...): an object array (N,) of str, each
+    distinct row written once (dialogues repeat statements and scores many times over)."""
+    unique, inverse = np.unique(rows, axis=0, return_inverse=True)
+    texts = np.empty(len(unique), dtype=object)
+    texts[:] = [write(row) for row in unique]
+    return texts[inverse.reshape(-1)]
+
+
 def statements(domain: Domain, levels: np.ndarray) -> np.ndarray:
     """The sentences for bucket ``levels`` (..., F): an object array (...) of str, each distinct
     row written once."""
     flat = np.asarray(levels).reshape(-1, domain.n_features)
-    unique, inverse = np.unique(flat, axis=0, return_inverse=True)
-    texts = np.empty(len(unique), dtype=object)
-    texts[:] = [statement(domain, row) for row in unique]
-    return texts[inverse.reshape(-1)].reshape(np.shape(levels)[:-1])
+    return texts_by_row(flat, lambda row: statement(domain, row)).reshape(
+        np.shape(levels)[:-1])
 
 
 def parse_statement(domain: Domain, text: str) -> np.ndarray | None:
