@@ -103,13 +103,24 @@ def generate_command(config: Any, out: str, heldout_file: str | None = None) -> 
         parts.append(f"--heldout-file {heldout_file}")
     if config.scores:
         parts.append("--scores")
-    elif config.statements:
+    elif config.statements and not config.evidence:
         parts.append("--statements")
+    if config.evidence:
+        parts.append("--evidence")
     return " ".join([*parts, f"--out {out}"])
 
 
 def _turn_text(config: Any) -> str:
     """What a teacher turn holds besides the answer, for the dataset card."""
+    if config.evidence:
+        return (" Each teacher turn after the first opens with what the user's last choice "
+                "reveals, the chosen option against each one passed over, feature by "
+                "feature." + _belief_text(config))
+    return _belief_text(config)
+
+
+def _belief_text(config: Any) -> str:
+    """The statement and scores part of ``_turn_text``."""
     if config.scores:
         return (" Each teacher turn first states its belief about the user, feature by feature, "
                 "then scores every option against that statement term by term, and "

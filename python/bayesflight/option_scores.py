@@ -30,7 +30,7 @@ import math
 import numpy as np
 
 from .domains import Domain
-from .statements import parse_statement, texts_by_row
+from .statements import START, parse_statement, texts_by_row
 
 
 def scale(domain: Domain) -> int:
@@ -87,8 +87,11 @@ def scores_texts(domain: Domain, all_terms: np.ndarray) -> np.ndarray:
 
 def split_turn(text: str) -> tuple[str, str]:
     """A turn's text before the answer, as (statement, scores): the statement is the text
+    from its start (``So far: ``, after any evidence before it; ``bayesflight.evidence``)
     through its first full stop (a statement has no other), the scores the rest, stripped."""
-    head, dot, rest = text.strip().partition(".")
+    body = text.strip()
+    at = body.find(START)
+    head, dot, rest = body[max(at, 0):].partition(".")
     return head + dot, rest.strip()
 
 

@@ -25,6 +25,7 @@ from .reference import ChoiceModel, ImpossibleObservationError, hypothesis_grid,
 
 SLIGHT, STRONG = 0.2, 0.6  # |E[w_f]| from which a preference is slight, strong
 CENTRES = np.array([-0.8, -0.4, 0.0, 0.4, 0.8])  # the weight each bucket stands for
+START = "So far: "  # how every statement begins
 _CHUNK = 1024  # dialogues whose likelihoods are held at once (N x R x M x K floats)
 
 
@@ -93,7 +94,7 @@ def statement(domain: Domain, levels: np.ndarray) -> str:
         else:
             word = feature.higher if level > 0 else feature.lower
             parts.append(f"{feature.label}: {word} ({'strong' if abs(level) == 2 else 'slight'})")
-    return "So far: " + "; ".join(parts) + "."
+    return START + "; ".join(parts) + "."
 
 
 def texts_by_row(rows: np.ndarray, write: Callable[[np.ndarray], str]) -> np.ndarray:
@@ -116,9 +117,9 @@ def statements(domain: Domain, levels: np.ndarray) -> np.ndarray:
 def parse_statement(domain: Domain, text: str) -> np.ndarray | None:
     """Inverse of :func:`statement`: the bucket levels (F,), or None if ``text`` is not one."""
     body = text.strip()
-    if not (body.startswith("So far: ") and body.endswith(".")):
+    if not (body.startswith(START) and body.endswith(".")):
         return None
-    parts = body[len("So far: "):-1].split("; ")
+    parts = body[len(START):-1].split("; ")
     if len(parts) != domain.n_features:
         return None
     out = np.zeros(domain.n_features, dtype=np.int64)

@@ -71,6 +71,7 @@ class TeachingConfig:
     n_heldout: int = DEFAULT_HELDOUT_SETS
     statements: bool = False  # belief-state teaching: a belief statement before each answer
     scores: bool = False  # with statements: each option scored against it, the best answered
+    evidence: bool = False  # with statements: each turn after the first opens with the evidence
     n_users: int | None = None  # a seeded sample of this many users of the pool; None: all
     heldout: np.ndarray | None = None  # the held-out sets (H, K, F) to avoid; None: drawn
 
@@ -83,6 +84,9 @@ class TeachingConfig:
         if self.statements and self.teacher != "bayesian":
             raise ValueError("statements (belief-state teaching) need the bayesian teacher: "
                              "the oracle holds no belief to state")
+        if self.evidence and not self.statements:
+            raise ValueError("evidence needs statements: it is written before the belief "
+                             "statement it moves")
         if self.scores and not self.statements:
             raise ValueError("scores need statements: the options are scored against the "
                              "belief statement before them")

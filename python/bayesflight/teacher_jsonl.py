@@ -20,6 +20,7 @@ import numpy as np
 
 from . import chat
 from .domains import Domain
+from .evidence import with_evidence
 from .fileio import atomic_open
 from .option_scores import scores_texts
 from .statements import statements
@@ -144,6 +145,8 @@ def render(dialogues: Dialogues, config: TeachingConfig) -> list[str]:
             else statements(domain, dialogues.statements))  # (N, R) sentences
     if dialogues.scores is not None:  # the option scores follow the statement
         said = said + " " + scores_texts(domain, dialogues.scores)
+    if config.evidence:  # each turn after the first opens with the last choice's evidence
+        said = with_evidence(domain, dialogues.rounds, choices, said)
     for r in range(n_rounds):
         for j in range(k):
             for gi, g in enumerate(t.groups):

@@ -111,6 +111,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "then scores every option against its statement, term by term ('Flight "
                         "1 scores 14 + 0 = 14.'), and recommends the best total, so that acting "
                         "on the statement is written out (default: off)")
+    parser.add_argument("--evidence", action="store_true",
+                        help="with belief statements (implies --statements): each teacher turn "
+                        "after the first opens with what the user's last choice reveals, the "
+                        "chosen option against each one passed over, feature by feature "
+                        "('Flight 2 over Flight 1: departure time +4, duration -3.'), so that "
+                        "the next statement follows written-out evidence (default: off)")
     parser.set_defaults(run=run)
 
 
@@ -154,8 +160,9 @@ def run(args: argparse.Namespace) -> int:
         heldout_seed=args.heldout_seed,
         n_heldout=args.heldout,
         heldout=heldout,
-        statements=args.statements or args.scores,
+        statements=args.statements or args.scores or args.evidence,
         scores=args.scores,
+        evidence=args.evidence,
     )
     if directory is not None:
         directory.mkdir(exist_ok=True)

@@ -1,0 +1,136 @@
+"""Evidence: each teacher turn after the first opens with what the user's last choice reveals,
+the chosen option against each one passed over, in the points of the option scores."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+from bayesflight import chat
+from bayesflight.domains import FLIGHT, HOTEL, get_domain
+from bayesflight.evidence import (
+    differences,
+    evidence_agreement,
+    evidence_text,
+    evidence_texts,
+    split_evidence,
+)
+from bayesflight.option_scores import points, split_turn
+from bayesflight.statements import statement
+from bayesflight.teacher import TeachingConfig, generate
+from bayesflight.teacher_jsonl import render
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+DOMAINS = ["flight", "hotel", "flight-2", "flight-3", "flight-6"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(domain=st.sampled_from(DOMAINS), seed=st.integers(0, 2**32 - 1), k=st.integers(2, 5))
+def test_differences_are_the_chosen_options_points_minus_each_other_options(domain, seed, k):
+    d = get_domain(domain)
+    rng = np.random.default_rng(seed)
+    rounds = d.sample(rng, (3, 2, k))  # 3 dialogues, 2 rounds
+    choices = rng.integers(0, k, (3, 2))
+    got = differences(d, rounds, choices)
+    assert got.shape == (3, 2, k - 1, d.n_features) and got.dtype == np.int64
+    p = points(d, rounds)
+    for (n, r), c in np.ndenumerate(choices):
+        expected = [p[n, r, c] - p[n, r, j] for j in range(k) if j != c]
+        np.testing.assert_array_equal(got[n, r], expected)
+
+
+def test_a_choice_written_out():
+    """05:12 PM is 7 of 10 points, 08:24 PM 9: Flight 2 is 2 points later, 3 longer."""
+    d = get_domain("flight-2")
+    options = np.array([[0.7, 0.0], [0.9, 0.3]])
+    assert (evidence_texts(d, options, np.int64(1))
+            == "Flight 2 over Flight 1: departure time +2, duration +3.")
+    assert (evidence_text(d, 0, differences(d, options, np.int64(0)))
+            == "Flight 1 over Flight 2: departure time -2, duration -3.")
+    same = np.array([[0.7, 0.0], [0.7, 0.3], [0.9, 0.3]])  # equal on a feature: 0, no sign
+    assert (evidence_texts(d, same, np.int64(1)) == "Flight 2 over Flight 1: departure time 0, "
+            "duration +3. Flight 2 over Flight 3: departure time -2, duration 0.")
+
+
+@pytest.mark.parametrize("domain", [FLIGHT, HOTEL, get_domain("flight-2")])
+def test_the_evidence_opens_every_turn_after_the_first_and_changes_nothing_else(domain):
+    plain = TeachingConfig("bayesian", domain, 6, 2, n_rounds=4, statements=True, scores=True)
+    shown = TeachingConfig("bayesian", domain, 6, 2, n_rounds=4, statements=True, scores=True,
+                           evidence=True)
+    for a, b in zip(generate(plain), generate(shown), strict=True):
+        for name in ("user_ids", "rounds", "choices", "recommendations", "option_probs",
+                     "statements", "scores"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+        seen = evidence_texts(domain, b.rounds, b.choices)  # (N, R)
+        for i, (line_a, line_b) in enumerate(zip(render(a, plain), render(b, shown),
+                                                 strict=True)):
+            ra, rb = json.loads(line_a), json.loads(line_b)
+            assert {k: v for k, v in ra.items() if k != "messages"} == {
+                k: v for k, v in rb.items() if k != "messages"}
+            for j, (ma, mb) in enumerate(zip(ra["messages"], rb["messages"], strict=True)):
+                r = j // 2
+                if j % 2 == 0 or r == 0:
+                    assert ma == mb
+                else:
+                    assert mb["content"] == f"{seen[i, r - 1]} {ma['content']}"
+
+
+@pytest.mark.parametrize("domain", [FLIGHT, get_domain("flight-2")])
+def test_the_evidence_is_read_from_the_conversation_alone(domain):
+    """What a model must do: the options of the last question and the choice the feedback
+    names (the recommendation when it was right) give the evidence."""
+    config = TeachingConfig("bayesian", domain, 8, 4, n_rounds=5, statements=True,
+                            evidence=True)
+    for chunk in generate(config):
+        for line in render(chunk, config):
+            m = json.loads(line)["messages"]
+            for j in range(3, len(m), 2):
+                options = chat.parse_question(domain, m[j - 3]["content"])
+                feedback = m[j - 1]["content"].split("\n\n")[0]
+                named = re.findall(r"Flight (\d)|Hotel (\d)", feedback)
+                chosen = int("".join(named[-1])) - 1  # the preferred, or the right one
+                evidence, rest = split_evidence(m[j]["content"])
+                assert evidence == evidence_texts(domain, options, np.int64(chosen))
+                assert rest.startswith("So far: ")
+
+
+def test_a_turn_splits_into_its_evidence_statement_and_scores():
+    said = statement(FLIGHT, np.array([0, -1, -2, 2]))
+    scores = "Flight 1 scores 0 + 1 + 2 + 3 = 6. Flight 2 scores 0 + 0 + 0 + 0 = 0."
+    seen = "Flight 2 over Flight 1: departure time +1, duration 0, number of stops 0, price -4."
+    turn = f"{seen} {said} {scores}"
+    assert split_evidence(turn) == (seen, f"{said} {scores}")
+    assert split_turn(turn) == (said, scores)  # the statement after the evidence
+    assert split_evidence(f"{said} {scores}") == ("", f"{said} {scores}")
+    assert split_evidence("no statement at all") == ("", "no statement at all")
+
+
+def test_evidence_agreement_counts_the_exact_evidence_of_the_last_choice():
+    d = get_domain("flight-2")
+    rng = np.random.default_rng(0)
+    rounds = d.sample(rng, (2, 3, 2))  # 2 users, 3 rounds, 2 options
+    choices = rng.integers(0, 2, (2, 3))
+    said = statement(d, np.array([1, 0]))
+    seen = evidence_texts(d, rounds, choices)
+    right = np.empty((2, 3), dtype=object)
+    for u in range(2):
+        right[u, 0] = said  # round 0: no choice yet, no evidence
+        for r in (1, 2):
+            right[u, r] = f"{seen[u, r - 1]} {said}"
+    np.testing.assert_allclose(evidence_agreement(d, rounds, choices, right), [1, 1, 1])
+    wrong = right.copy()
+    wrong[0, 0] = f"{seen[0, 0]} {said}"  # evidence before any choice
+    wrong[1, 2] = wrong[1, 2].replace("over", "under", 1)
+    np.testing.assert_allclose(evidence_agreement(d, rounds, choices, wrong), [0.5, 1, 0.5])
+    with pytest.raises(ValueError, match=r"written must have shape \(2, 3\)"):
+        evidence_agreement(d, rounds, choices, right[:, :2])
+
+
+def test_evidence_needs_statements():
+    with pytest.raises(ValueError, match="evidence needs statements"):
+        TeachingConfig("bayesian", FLIGHT, 3, 0, evidence=True)
+    with pytest.raises(ValueError, match="statements .* need the bayesian teacher"):
+        TeachingConfig("oracle", FLIGHT, 3, 0, statements=True, evidence=True)
