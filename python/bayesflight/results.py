@@ -100,6 +100,18 @@ def format_statement_agreement(name: str, agreement: dict[str, list[float]]) -> 
 def format_scores_agreement(name: str, shares: list[float]) -> str:
     """The block a model that writes option scores prints: by round, the share of its
     scores that are exactly those of the statement before them (its own or the given one)."""
-    return "\n".join(_block(
-        "option scores equal to those of the statement before them, by round",
-        {name: {"share": shares}}, "share", 0, lambda s, i: f"{s['share'][i]:.3f}"))
+    return _shares_block("option scores equal to those of the statement before them, by round",
+                         name, shares)
+
+
+def format_evidence_agreement(name: str, shares: list[float]) -> str:
+    """The block a model that writes evidence prints (belief mode): by round, the share of
+    its evidence that is exactly that of the user's last choice (none in round 0)."""
+    return _shares_block("evidence equal to that of the user's last choice, by round", name,
+                         shares)
+
+
+def _shares_block(title: str, name: str, shares: list[float]) -> str:
+    """One model's shares by round under ``title``."""
+    return "\n".join(_block(title, {name: {"share": shares}}, "share", 0,
+                            lambda s, i: f"{s['share'][i]:.3f}"))

@@ -39,23 +39,23 @@ def evalset():
     return make_eval_set(FLIGHT, n_users=3, n_rounds=2, n_heldout=4, seed=5)
 
 
-def _together(model, tokenizer, evalset, mode, batch_size=5, scores=False):
+def _together(model, tokenizer, evalset, mode, batch_size=5, **turns):
     assistant = LLMAssistant(model, tokenizer, FLIGHT, mode=mode, max_new_tokens=8,
                              scorer=PrefixScorer(model, batch_size, shared_prefix=False),
-                             scores=scores)
+                             **turns)
     transcript = Transcript.empty(evalset)
     said = run_together(assistant, evalset, np.arange(evalset.n_users), transcript)
     return transcript, said
 
 
-@pytest.mark.parametrize(("mode", "scores"), [("score", False), ("generate", False),
-                                               ("belief", False), ("given", False),
-                                               ("given", True)])
-def test_all_users_together_answer_as_one_at_a_time(tiny, evalset, mode, scores):
+@pytest.mark.parametrize(("mode", "turns"), [("score", {}), ("generate", {}), ("belief", {}),
+                                              ("given", {}),
+                                              ("given", {"scores": True, "evidence": True})])
+def test_all_users_together_answer_as_one_at_a_time(tiny, evalset, mode, turns):
     model, tokenizer = tiny
-    one = LLMAssistant(model, tokenizer, FLIGHT, mode=mode, max_new_tokens=8, scores=scores)
+    one = LLMAssistant(model, tokenizer, FLIGHT, mode=mode, max_new_tokens=8, **turns)
     alone = run_assistant(one, evalset, progress=False)
-    together, said = _together(model, tokenizer, evalset, mode, scores=scores)
+    together, said = _together(model, tokenizer, evalset, mode, **turns)
     assert together.completed.all()
     np.testing.assert_array_equal(together.heldout_recommendations,
                                   alone.heldout_recommendations)
@@ -110,6 +110,28 @@ def test_given_mode_with_scores_puts_the_models_scores_after_the_exact_statement
     assert assistant.stated == [f"{exact[r]} Flight 1 scores {r} = 0." for r in range(2)]
     with pytest.raises(ValueError, match="scores need a mode with belief statements"):
         LLMAssistant(model, tokenizer, FLIGHT, mode="score", scores=True)
+
+
+def test_given_mode_with_evidence_opens_each_later_turn_with_the_last_choices_evidence(
+        tiny, evalset):
+    from bayesflight.evidence import evidence_texts
+
+    model, tokenizer = tiny
+    assistant = LLMAssistant(model, tokenizer, FLIGHT, mode="given", evidence=True)
+    exact = _reference_statements(evalset)
+    seen = evidence_texts(FLIGHT, evalset.rounds, evalset.choices)  # (U, R)
+    given = assistant.given_statements(evalset.rounds, evalset.choices)  # (U, R+1)
+    for u in range(evalset.n_users):
+        assert list(given[u]) == [exact[u][0], *(f"{seen[u, r - 1]} {exact[u][r]}"
+                                                for r in range(1, evalset.n_rounds + 1))]
+    assistant.reset()
+    for r in range(evalset.n_rounds):  # the per-user path says the same in its conversation
+        options = evalset.rounds[0, r]
+        rec = int(np.argmax(assistant.predict(options)))
+        assistant.observe(options, rec, int(evalset.choices[0, r]))
+        assert assistant.messages[-1]["content"] == chat.answer(FLIGHT, rec, given[0, r])
+    with pytest.raises(ValueError, match="evidence needs a mode with belief statements"):
+        LLMAssistant(model, tokenizer, FLIGHT, mode="score", evidence=True)
 
 
 def test_belief_mode_keeps_the_models_own_statements(tiny, evalset):

@@ -15,6 +15,7 @@ from ..metrics import summarise
 from ..plotting import plot_accuracy
 from ..protocol import run_assistant
 from ..results import (
+    format_evidence_agreement,
     format_scores_agreement,
     format_statement_agreement,
     format_table,
@@ -39,7 +40,7 @@ RESERVED_NAMES = ("bayesian", "prior-majority", "statement")
 # What must be equal for --resume to continue a saved transcript.
 RUN_KEYS = ("model", "adapter", "mode", "dtype", "max_new_tokens", "domain", "seed", "users",
             "user_pool", "rounds", "heldout", "options", "user_noise", "interactions",
-            "heldout_file", "scores")
+            "heldout_file", "scores", "evidence")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -74,6 +75,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                             "them; prints how often the scores were those of the statement, "
                             "and the statement assistant (acting on the exact statement, the "
                             "rule such a model imitates) beside the Bayesian (default: off)")
+    model.add_argument("--evidence", action="store_true",
+                       help="with --mode belief or given, for a model taught with evidence "
+                            "(generate --evidence): each of its turns after the first opens "
+                            "with the evidence of the user's last choice, its own in belief "
+                            "mode (prints how often it was exact), the exact one before the "
+                            "given statement in given mode (default: off)")
     add_device_argument(model)
     add_dtype_argument(model)
     model.add_argument("--batch-size", type=positive_int, default=16,
@@ -114,6 +121,9 @@ def run(args: argparse.Namespace) -> int:
     if args.scores and args.mode not in ("belief", "given"):
         raise ValueError(f"--scores needs --mode belief or given (the scores follow a belief "
                          f"statement), got --mode {args.mode}")
+    if args.evidence and args.mode not in ("belief", "given"):
+        raise ValueError(f"--evidence needs --mode belief or given (the evidence opens a turn "
+                         f"with a belief statement), got --mode {args.mode}")
     if name in RESERVED_NAMES:
         raise ValueError(f"--name must not be {name!r} (a reference assistant's name)")
     start = time.perf_counter()
@@ -139,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     run_key = {key: getattr(args, key) for key in RUN_KEYS}
     llm = evaluate_llm(evalset, args.out, name, args.model, adapter=args.adapter,
                        run_key=run_key, resume=args.resume, mode=args.mode,
-                       scores=args.scores, device=args.device,
+                       scores=args.scores, evidence=args.evidence, device=args.device,
                        dtype=args.dtype, batch_size=args.batch_size,
                        max_new_tokens=args.max_new_tokens, progress=not args.no_progress,
                        users_at_once=args.users_at_once)
@@ -156,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
         "adapter": args.adapter,
         "mode": args.mode,
         "scores": args.scores,
+        "evidence": args.evidence,
         "device": llm.device,
         "dtype": llm.dtype,
         "batch_size": args.batch_size,
@@ -165,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
         "questions_per_s": round(llm.questions / max(llm.seconds, 1e-9), 2),
         **({} if llm.statements_exact is None else {"statements_exact": llm.statements_exact}),
         **({} if llm.scores_exact is None else {"scores_exact": llm.scores_exact}),
+        **({} if llm.evidence_exact is None else {"evidence_exact": llm.evidence_exact}),
         **evalset_config(args, evalset),
         "assistants": list(summaries),
         "seconds": round(time.perf_counter() - start, 2),
@@ -181,6 +193,8 @@ def run(args: argparse.Namespace) -> int:
         print("\n" + format_statement_agreement(name, llm.statements_exact))
     if llm.scores_exact is not None:
         print("\n" + format_scores_agreement(name, llm.scores_exact))
+    if llm.evidence_exact is not None:
+        print("\n" + format_evidence_agreement(name, llm.evidence_exact))
     print(f"{llm.questions} questions in {llm.seconds:.1f} s (the model loaded): "
           f"{llm.questions / max(llm.seconds, 1e-9):.1f} questions/s", file=sys.stderr)
     path = write_results(out, config, summaries)

@@ -16,7 +16,10 @@ correct belief, so that the gap to belief mode is the cost of writing the statem
 With ``scores`` (models taught with ``generate --scores``) the model also writes its option
 scores before the answer (``bayesflight.option_scores``): after its own statement in belief
 mode, after the given one in given mode; the digit is scored after them, and they stay in the
-conversation with the statement.
+conversation with the statement. With ``evidence`` (models taught with ``generate
+--evidence``) every turn after the first opens with the evidence of the user's last choice
+(``bayesflight.evidence``): written by the model in belief mode, given with the statement in
+given mode.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import numpy as np
 from .. import chat
 from ..assistants.base import Assistant
 from ..domains import FLIGHT, Domain
+from ..evidence import with_evidence
 from ..reference import ChoiceModel
 from ..statements import revealed_statements
 from .scoring import PrefixScorer, common_prefix_length
@@ -65,16 +69,20 @@ class LLMAssistant(Assistant):
         scorer: PrefixScorer | None = None,
         choice_model: ChoiceModel = ChoiceModel(),
         scores: bool = False,
+        evidence: bool = False,
     ):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if scores and mode not in STATED:
             raise ValueError(f"scores need a mode with belief statements {STATED}, got "
                              f"{mode!r}")
+        if evidence and mode not in STATED:
+            raise ValueError(f"evidence needs a mode with belief statements {STATED}, got "
+                             f"{mode!r}")
         if not getattr(tokenizer, "chat_template", None):
             raise ValueError("tokenizer must have a chat template")
         self.model, self.tokenizer, self.domain, self.mode = model, tokenizer, domain, mode
-        self.scores = scores
+        self.scores, self.evidence = scores, evidence
         self.max_new_tokens = max_new_tokens
         self.choice_model = choice_model
         self.name = name
@@ -136,8 +144,10 @@ class LLMAssistant(Assistant):
     def given_statements(self, rounds: np.ndarray, choices: np.ndarray) -> np.ndarray:
         """The statements given in ``given`` mode to users who chose ``choices`` (U, R) in
         ``rounds`` (U, R, K, F): (U, R+1), index r before round r (and the held-out questions
-        asked then), from the choices of rounds 0..r-1 only."""
-        return revealed_statements(self.domain, rounds, choices, self.choice_model)
+        asked then), from the choices of rounds 0..r-1 only; with ``evidence`` each after the
+        first opened by the evidence of the choice of round r-1."""
+        said = revealed_statements(self.domain, rounds, choices, self.choice_model)
+        return with_evidence(self.domain, rounds, choices, said) if self.evidence else said
 
     def _given_now(self) -> str:
         """The given statement after this user's rounds so far."""
@@ -234,9 +244,12 @@ class LLMAssistant(Assistant):
         """What the model writes after each prompt before its answer about K options: its
         greedy text up to the answer prefix (the whole text, counted as a failure, when it
         never gets there). The budget of new tokens holds a statement of every feature
-        (belief mode) and K option scores of up to five tokens a term (``scores``)."""
-        f = self.domain.n_features
-        budget = max(self.max_new_tokens, 16 + 12 * f * (self.mode == "belief")
+        (belief mode), the evidence against K-1 options of up to six tokens a feature
+        (``evidence``, belief mode) and K option scores of up to five tokens a term
+        (``scores``)."""
+        f, belief = self.domain.n_features, self.mode == "belief"
+        budget = max(self.max_new_tokens, 16 + 12 * f * belief
+                     + (k - 1) * (10 + 6 * f) * (belief and self.evidence)
                      + k * (12 + 5 * f) * self.scores)
         written = self.scorer.greedy(self._encode(texts), budget, self.stop_ids,
                                      settled=lambda tokens: STATEMENT_END in self._decode(tokens))

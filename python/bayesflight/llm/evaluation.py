@@ -35,6 +35,7 @@ class LLMRun:
     statements: dict[int, list[str]] | None = None  # what each user's model wrote, by round
     statements_exact: dict[str, list[float]] | None = None  # belief: statements_agreement
     scores_exact: list[float] | None = None  # scores: option_scores.scores_agreement by round
+    evidence_exact: list[float] | None = None  # belief with evidence: evidence_agreement
     seconds: float = 0.0  # the protocol's wall time, without loading the model
     questions: int = 0  # questions asked in that time (a resumed run skips finished users)
 
@@ -77,6 +78,16 @@ def _scores_exact(evalset: EvalSet, written: dict[int, list[str]]) -> list[float
     return [float(a) for a in scores_agreement(evalset.domain, evalset.rounds, said)]
 
 
+def _evidence_exact(evalset: EvalSet, written: dict[int, list[str]]) -> list[float]:
+    """Belief mode with evidence: by round, the share of users whose written evidence is
+    exactly that of their last choice (``evidence.evidence_agreement``)."""
+    from ..evidence import evidence_agreement
+
+    said = np.array([written[u] for u in range(evalset.n_users)], dtype=object)
+    return [float(a) for a in evidence_agreement(evalset.domain, evalset.rounds,
+                                                 evalset.choices, said)]
+
+
 def evaluate_llm(
     evalset: EvalSet,
     out_dir: str | Path,
@@ -87,6 +98,7 @@ def evaluate_llm(
     resume: bool = False,
     mode: str = "score",
     scores: bool = False,
+    evidence: bool = False,
     device: str = "auto",
     dtype: str = "auto",
     batch_size: int = 16,
@@ -108,6 +120,9 @@ def evaluate_llm(
     Bayesian teacher's under the evaluation users' choice model (``evalset.user_model``).
     With ``scores`` (belief or given mode) the model writes its option scores after the
     statement; they go to the same file, and ``scores_exact`` says how often they were right.
+    With ``evidence`` each turn after the first opens with the evidence of the user's last
+    choice, the model's own in belief mode (``evidence_exact`` says how often it was right),
+    the exact one before the given statement in given mode.
     """
     from tqdm import tqdm
 
@@ -123,6 +138,8 @@ def evaluate_llm(
     key = run_key if run_key is not None else {"model": model, "adapter": adapter, "mode": mode}
     if scores:  # a run that scored is no run that did not
         key = {**key, "scores": True}
+    if evidence:
+        key = {**key, "evidence": True}
     saved = _saved_transcript(checkpoint, key) if resume else None
     lm, tokenizer = load_model(model, adapter=adapter, device=device, dtype=dtype)
     on_gpu = next(lm.parameters()).device.type == "cuda"
@@ -131,7 +148,8 @@ def evaluate_llm(
               else None)
     assistant = LLMAssistant(lm, tokenizer, domain=evalset.domain, mode=mode,
                              batch_size=batch_size, max_new_tokens=max_new_tokens, name=name,
-                             scorer=scorer, choice_model=evalset.user_model, scores=scores)
+                             scorer=scorer, choice_model=evalset.user_model, scores=scores,
+                             evidence=evidence)
     done = 0 if saved is None else int(saved.completed.sum())
     per_user = (evalset.n_rounds + 1) * evalset.n_heldout + evalset.n_rounds
     bar = tqdm(total=evalset.n_users * per_user, initial=done * per_user, unit="question",
@@ -180,6 +198,8 @@ def evaluate_llm(
         statements=said if assistant.writes else None,
         statements_exact=statements_agreement(evalset, said) if mode == "belief" else None,
         scores_exact=_scores_exact(evalset, said) if scores else None,
+        evidence_exact=(_evidence_exact(evalset, said) if evidence and mode == "belief"
+                        else None),
         seconds=seconds,
         questions=(evalset.n_users - done) * per_user,
     )
