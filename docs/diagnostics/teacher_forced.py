@@ -72,12 +72,19 @@ def main() -> None:
             if message["role"] == "assistant":
                 spans += [(start + a, start + b, name)
                           for name, (a, b) in parts(message["content"]).items()]
-        for i, (a, _) in enumerate(enc["offset_mapping"][1:]):
+        for i, (a, b) in enumerate(enc["offset_mapping"][1:]):
             for s, e, name in spans:
                 if s <= a < e:
                     loss[name] += float(nll[i])
                     count[name] += 1
-    for name in ("evidence", "statement", "scores", "answer"):
+                    if name == "evidence":  # its numbers apart from its words
+                        kind = ("evidence numbers" if text[a:b].strip() and
+                                set(text[a:b].strip()) <= set("+-0123456789")
+                                else "evidence words")
+                        loss[kind] += float(nll[i])
+                        count[kind] += 1
+    for name in ("evidence", "evidence words", "evidence numbers", "statement", "scores",
+                 "answer"):
         if count[name]:
             print(f"{name}: {loss[name] / count[name]:.4f} nats/token over {count[name]} tokens")
     evidence, stated, directions = defaultdict(list), defaultdict(list), defaultdict(list)
