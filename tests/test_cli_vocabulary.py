@@ -14,7 +14,7 @@ from bayesflight.devices import DTYPES
 
 # The options that mean the same thing wherever they appear, and must parse the same.
 SHARED = ("--users", "--user-pool", "--seed", "--rounds", "--heldout", "--heldout-file",
-          "--options", "--user-noise", "--dtype", "--device", "--domain", "--out")
+          "--options", "--user-noise", "--dtype", "--device", "--domain", "--out", "--evidence")
 
 
 def _commands() -> dict[str, argparse.ArgumentParser]:
@@ -41,7 +41,8 @@ def test_a_shared_option_parses_the_same_everywhere(capsys):
     probes = {"--users": ["7", "0", "x"], "--seed": ["3", "-1"], "--rounds": ["2", "0"],
               "--heldout": ["5", "-1"], "--options": ["4", "1"],
               "--user-noise": ["softmax:2", "gaussian"], "--dtype": ["bf16", "fp16"],
-              "--user-pool": ["eval", "some"], "--device": ["cpu"]}
+              "--user-pool": ["eval", "some"], "--device": ["cpu"],
+              "--evidence": ["worked", "differences", "sums"]}
     required = {"generate": ["--teacher", "bayesian", "--dialogues", "1", "--out", "x"],
                 "make-eval": ["--out", "x"], "init-model": ["--out", "x"],
                 "probe": ["--data", "x", "--test", "y"]}

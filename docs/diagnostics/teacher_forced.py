@@ -1,10 +1,11 @@
 """Teacher-forced diagnostics of a model taught with statements, scores and evidence.
 
 On the exact conversations of a teaching file (``bayesflight generate``), for each assistant
-turn: the mean loss per token of each part of the turn (evidence, statement, scores, answer),
-then the model's greedy evidence and greedy statement after the exact conversation before
-them, and how often each is the teacher's, by round. Where belief mode lets a model's own
-mistakes compound, this measures each step alone.
+turn: the mean loss per token of each part of the turn (evidence, statement, scores, answer;
+the evidence's words, its differences and, in the worked form, their operands apart), then
+the model's greedy evidence and greedy statement after the exact conversation before them,
+and how often each is the teacher's, by round. Where belief mode lets a model's own mistakes
+compound, this measures each step alone.
 
     python docs/diagnostics/teacher_forced.py --model s-f2o2ev2 --data probe64.jsonl \
         --domain flight-2 --dialogues 40
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections import defaultdict
 
 import numpy as np
@@ -25,6 +27,9 @@ from bayesflight.statements import START, parse_statement
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 ANSWER = "The best option is"
+# In the evidence: each feature's difference, after its two operands in the worked form.
+WORKED = re.compile(r" (\d+) - (\d+) = ([+-]?\d+)[,.]")
+DIFFERENCE = re.compile(r" ([+-]?\d+)[,.]")
 
 
 def parts(content: str) -> dict[str, tuple[int, int]]:
@@ -35,6 +40,21 @@ def parts(content: str) -> dict[str, tuple[int, int]]:
     spans = {"evidence": (0, s0), "statement": (s0, s1), "scores": (s1, a0),
              "answer": (a0, len(content))}
     return {name: span for name, span in spans.items() if span[1] > span[0]}
+
+
+def evidence_kind(evidence: str, at: int) -> str:
+    """What the character at ``at`` of an evidence text is: one of its operands (worked
+    form), one of its differences, or a word (names, labels, signs between numbers)."""
+    for match in WORKED.finditer(evidence):
+        if match.start(3) <= at < match.end(3):
+            return "evidence differences"
+        if match.start(1) <= at < match.end(2) and evidence[at].isdigit():
+            return "evidence operands"
+    if not WORKED.search(evidence):
+        for match in DIFFERENCE.finditer(evidence):
+            if match.start(1) <= at < match.end(1):
+                return "evidence differences"
+    return "evidence words"
 
 
 def greedy(model, tokenizer, text: str, n: int) -> str:
@@ -70,21 +90,22 @@ def main() -> None:
             start = text.index(message["content"], at)
             at = start + len(message["content"])
             if message["role"] == "assistant":
-                spans += [(start + a, start + b, name)
+                spans += [(start + a, start + b, name, message["content"][a:b])
                           for name, (a, b) in parts(message["content"]).items()]
         for i, (a, b) in enumerate(enc["offset_mapping"][1:]):
-            for s, e, name in spans:
+            for s, e, name, part in spans:
                 if s <= a < e:
                     loss[name] += float(nll[i])
                     count[name] += 1
                     if name == "evidence":  # its numbers apart from its words
-                        kind = ("evidence numbers" if text[a:b].strip() and
-                                set(text[a:b].strip()) <= set("+-0123456789")
+                        token = text[a:b]
+                        first = a + len(token) - len(token.lstrip())
+                        kind = (evidence_kind(part, first - s) if token.strip()
                                 else "evidence words")
                         loss[kind] += float(nll[i])
                         count[kind] += 1
-    for name in ("evidence", "evidence words", "evidence numbers", "statement", "scores",
-                 "answer"):
+    for name in ("evidence", "evidence words", "evidence operands", "evidence differences",
+                 "statement", "scores", "answer"):
         if count[name]:
             print(f"{name}: {loss[name] / count[name]:.4f} nats/token over {count[name]} tokens")
     evidence, stated, directions = defaultdict(list), defaultdict(list), defaultdict(list)
@@ -95,7 +116,7 @@ def main() -> None:
                                                    add_generation_prompt=True)
             seen, rest = split_evidence(content)
             if r > 0 and seen:  # the evidence after the exact conversation
-                written = greedy(model, tokenizer, prompt, 32 + 16 * domain.n_features)
+                written = greedy(model, tokenizer, prompt, 32 + 40 * domain.n_features)
                 evidence[r].append(split_evidence(written)[0] == seen)
             head = content[:content.index(START) + len(START) - 1]  # through "So far:"
             written = START[:-1] + greedy(model, tokenizer, prompt + head,

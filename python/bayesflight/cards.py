@@ -106,7 +106,8 @@ def generate_command(config: Any, out: str, heldout_file: str | None = None) -> 
     elif config.statements and not config.evidence:
         parts.append("--statements")
     if config.evidence:
-        parts.append("--evidence")
+        parts.append("--evidence" + ("" if config.evidence == "differences"
+                                     else f" {config.evidence}"))
     return " ".join([*parts, f"--out {out}"])
 
 
@@ -115,7 +116,9 @@ def _turn_text(config: Any) -> str:
     if config.evidence:
         return (" Each teacher turn after the first opens with what the user's last choice "
                 "reveals, the chosen option against each one passed over, feature by "
-                "feature." + _belief_text(config))
+                "feature" + (", each difference worked out from the two options' points"
+                             if config.evidence == "worked" else "")
+                + "." + _belief_text(config))
     return _belief_text(config)
 
 

@@ -7,12 +7,20 @@ feature by feature, in the points of ``option_scores.points`` (0 .. ``L`` on eve
     Flight 2 over Flight 1: departure time +4, duration -3. So far: departure time: later
     (slight); duration: no preference. ...
 
+or, worked out from the two options' points (``generate --evidence worked``):
+
+    Flight 2 over Flight 1: departure time 9 - 5 = +4, duration 2 - 5 = -3. So far: ...
+
 Why: a belief statement needs the user's choices, and models taught from random weights wrote
 statements typical of each round, not of the user (their directions agreed with the teacher's
 at chance; docs/results.md). Finding the choice in the feedback and comparing the two options
 it names are local steps of the kind the option scores showed such a model learns; written
 out, they put each choice's evidence in one place, next to the statement it moves. The
-evidence is a fact of the conversation, not a belief: the same for every teacher.
+evidence is a fact of the conversation, not a belief: the same for every teacher. The
+``worked`` form writes each difference's two operands as well, as the option scores write
+each total after its terms: finding an option's points and subtracting two of them become
+two steps, where a model taught on the bare differences got the subtraction right in about
+half the turns (docs/results.md).
 Shapes: N dialogues, R rounds, K options, F features.
 """
 
@@ -23,6 +31,15 @@ import numpy as np
 from .domains import Domain
 from .option_scores import points
 from .statements import START, texts_by_row
+
+FORMS = ("differences", "worked")  # how the evidence is written: "+4", or "9 - 5 = +4"
+
+
+def check_form(form: str) -> str:
+    """``form`` if it is one of ``FORMS``; else one clear error."""
+    if form not in FORMS:
+        raise ValueError(f"evidence must be one of {FORMS}, got {form!r}")
+    return form
 
 
 def differences(domain: Domain, rounds: np.ndarray, choices: np.ndarray) -> np.ndarray:
@@ -38,36 +55,48 @@ def differences(domain: Domain, rounds: np.ndarray, choices: np.ndarray) -> np.n
     return chosen - passed
 
 
-def evidence_text(domain: Domain, choice: int, diffs: np.ndarray) -> str:
-    """The sentences for one choice (0-based) and its ``diffs`` (K-1, F):
-    ``Flight 2 over Flight 1: departure time +4, duration -3.``"""
-    others = [k for k in range(len(diffs) + 1) if k != choice]
+def evidence_text(domain: Domain, choice: int, option_points: np.ndarray,
+                  form: str = "differences") -> str:
+    """The sentences for one choice (0-based) among options of ``option_points`` (K, F)
+    (``option_scores.points``): ``Flight 2 over Flight 1: departure time +4, duration -3.``,
+    or with ``form`` ``worked`` ``... departure time 9 - 5 = +4, duration 2 - 5 = -3.``"""
+    check_form(form)
+    p = np.asarray(option_points).tolist()
+
+    def term(a: int, b: int) -> str:
+        diff = f"{a - b:+d}" if a != b else "0"
+        return f"{a} - {b} = {diff}" if form == "worked" else diff
+
     return " ".join(
         f"{domain.label(choice)} over {domain.label(k)}: "
-        + ", ".join(f"{feature.label} {v:+d}" if v else f"{feature.label} 0"
-                    for feature, v in zip(domain.features, row, strict=True)) + "."
-        for k, row in zip(others, np.asarray(diffs).tolist(), strict=True))
+        + ", ".join(f"{feature.label} {term(a, b)}"
+                    for feature, a, b in zip(domain.features, p[choice], p[k], strict=True))
+        + "." for k in range(len(p)) if k != choice)
 
 
-def evidence_texts(domain: Domain, rounds: np.ndarray, choices: np.ndarray) -> np.ndarray:
-    """The evidence of every choice: ``rounds`` (..., K, F), ``choices`` (...) -> an object
-    array (...) of str, each distinct (choice, differences) written once."""
+def evidence_texts(domain: Domain, rounds: np.ndarray, choices: np.ndarray,
+                   form: str = "differences") -> np.ndarray:
+    """The evidence of every choice, written in ``form``: ``rounds`` (..., K, F), ``choices``
+    (...) -> an object array (...) of str, each distinct (choice, options' points) written
+    once."""
+    check_form(form)
     c = np.asarray(choices, dtype=np.int64)
-    d = differences(domain, rounds, c)
-    rows = np.concatenate([c.reshape(-1, 1), d.reshape(len(c.reshape(-1)), -1)], axis=1)
-    shape = d.shape[-2:]
+    p = points(domain, rounds)  # (..., K, F)
+    shape = p.shape[-2:]
+    rows = np.concatenate([c.reshape(-1, 1), p.reshape(c.size, -1)], axis=1)
     return texts_by_row(rows, lambda row: evidence_text(
-        domain, int(row[0]), row[1:].reshape(shape))).reshape(c.shape)
+        domain, int(row[0]), row[1:].reshape(shape), form)).reshape(c.shape)
 
 
 def with_evidence(domain: Domain, rounds: np.ndarray, choices: np.ndarray,
-                  said: np.ndarray) -> np.ndarray:
-    """``said`` (N, R) turn texts, each after the first opened by the evidence of the choice
-    of the round before it (``rounds`` (N, R, K, F), ``choices`` (N, R-1) or more)."""
+                  said: np.ndarray, form: str = "differences") -> np.ndarray:
+    """``said`` (N, R) turn texts, each after the first opened by the evidence (in ``form``)
+    of the choice of the round before it (``rounds`` (N, R, K, F), ``choices`` (N, R-1) or
+    more)."""
     out = np.array(said, dtype=object)
     if out.shape[1] > 1:
         seen = evidence_texts(domain, rounds[:, :out.shape[1] - 1],
-                              np.asarray(choices)[:, :out.shape[1] - 1])
+                              np.asarray(choices)[:, :out.shape[1] - 1], form)
         out[:, 1:] = seen + " " + out[:, 1:]
     return out
 
@@ -82,17 +111,18 @@ def split_evidence(text: str) -> tuple[str, str]:
 
 
 def evidence_agreement(domain: Domain, rounds: np.ndarray, choices: np.ndarray,
-                       written: np.ndarray) -> np.ndarray:
+                       written: np.ndarray, form: str = "differences") -> np.ndarray:
     """How often a model reads the user's choice right: for each round r, the share of the N
     ``written`` (N, R) turn texts whose evidence is exactly that of the choice of round r-1
-    (none in round 0), for the options ``rounds`` (N, R, K, F) and ``choices`` (N, R).
+    (none in round 0) written in ``form``, for the options ``rounds`` (N, R, K, F) and
+    ``choices`` (N, R).
     Whether a model finds the evidence, apart from whether it moves its statement by it."""
     written = np.asarray(written, dtype=object)
     if written.shape != rounds.shape[:2]:
         raise ValueError(f"written must have shape {rounds.shape[:2]} (users, rounds), got "
                          f"{written.shape}")
     exact = np.full(written.shape, "", dtype=object)
-    exact[:, 1:] = evidence_texts(domain, rounds[:, :-1], np.asarray(choices)[:, :-1])
+    exact[:, 1:] = evidence_texts(domain, rounds[:, :-1], np.asarray(choices)[:, :-1], form)
     found = np.array([[split_evidence(str(t))[0] for t in row] for row in written],
                      dtype=object).reshape(written.shape)
     return (found == exact).mean(axis=0).astype(np.float64)

@@ -32,6 +32,7 @@ import numpy as np
 from . import option_scores
 from .belief import HypothesisGrid, run_protocol
 from .domains import Domain
+from .evidence import FORMS as EVIDENCE_FORMS
 from .heldout import DEFAULT_HELDOUT_SETS, draw_avoiding, heldout_sets
 from .reference import ChoiceModel
 from .sampling import rng
@@ -71,7 +72,8 @@ class TeachingConfig:
     n_heldout: int = DEFAULT_HELDOUT_SETS
     statements: bool = False  # belief-state teaching: a belief statement before each answer
     scores: bool = False  # with statements: each option scored against it, the best answered
-    evidence: bool = False  # with statements: each turn after the first opens with the evidence
+    evidence: str | None = None  # with statements: each turn after the first opens with the
+    # evidence of the last choice, written in this form (evidence.FORMS); None: no evidence
     n_users: int | None = None  # a seeded sample of this many users of the pool; None: all
     heldout: np.ndarray | None = None  # the held-out sets (H, K, F) to avoid; None: drawn
 
@@ -84,6 +86,9 @@ class TeachingConfig:
         if self.statements and self.teacher != "bayesian":
             raise ValueError("statements (belief-state teaching) need the bayesian teacher: "
                              "the oracle holds no belief to state")
+        if self.evidence is not None and self.evidence not in EVIDENCE_FORMS:
+            raise ValueError(f"evidence must be one of {EVIDENCE_FORMS} or None, got "
+                             f"{self.evidence!r}")
         if self.evidence and not self.statements:
             raise ValueError("evidence needs statements: it is written before the belief "
                              "statement it moves")

@@ -146,7 +146,7 @@ def render(dialogues: Dialogues, config: TeachingConfig) -> list[str]:
     if dialogues.scores is not None:  # the option scores follow the statement
         said = said + " " + scores_texts(domain, dialogues.scores)
     if config.evidence:  # each turn after the first opens with the last choice's evidence
-        said = with_evidence(domain, dialogues.rounds, choices, said)
+        said = with_evidence(domain, dialogues.rounds, choices, said, config.evidence)
     for r in range(n_rounds):
         for j in range(k):
             for gi, g in enumerate(t.groups):

@@ -165,23 +165,25 @@ def test_given_mode_with_scores_says_how_often_the_scores_were_the_statements(ti
     assert "other ['scores']" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("flag", "form"), [(["--evidence"], "differences"),
+                                            (["--evidence", "worked"], "worked")])
 def test_belief_mode_with_evidence_says_how_often_the_evidence_was_exact(tiny_dir, tmp_path,
-                                                                         capsys):
+                                                                         capsys, flag, form):
     from bayesflight.evidence import evidence_agreement
 
     assert main(["evaluate", "--model", str(tiny_dir), *SMALL, "--mode", "belief",
-                 "--evidence", "--name", "m", "--out", str(tmp_path)]) == 0
+                 *flag, "--name", "m", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "evidence equal to that of the user's last choice, by round" in out
     config = json.loads((tmp_path / "results.json").read_text())["config"]
-    assert config["evidence"] is True and "scores_exact" not in config
+    assert config["evidence"] == form and "scores_exact" not in config
     written = json.loads((tmp_path / "m.statements.json").read_text())
     evalset = evalset_from_args(argparse.Namespace(
         domain=None, seed=5, users=3, rounds=2, heldout=4, options=3,
         user_noise="deterministic", user_pool="all"))
     texts = np.array([written[str(u)] for u in range(3)], dtype=object)
     assert config["evidence_exact"] == list(evidence_agreement(
-        evalset.domain, evalset.rounds, evalset.choices, texts))
+        evalset.domain, evalset.rounds, evalset.choices, texts, form))
     assert len(config["statements_exact"]["model"]) == 2
 
 

@@ -48,9 +48,9 @@ def _together(model, tokenizer, evalset, mode, batch_size=5, **turns):
     return transcript, said
 
 
-@pytest.mark.parametrize(("mode", "turns"), [("score", {}), ("generate", {}), ("belief", {}),
-                                              ("given", {}),
-                                              ("given", {"scores": True, "evidence": True})])
+@pytest.mark.parametrize(("mode", "turns"), [
+    ("score", {}), ("generate", {}), ("belief", {}), ("given", {}),
+    ("given", {"scores": True, "evidence": "differences"}), ("given", {"evidence": "worked"})])
 def test_all_users_together_answer_as_one_at_a_time(tiny, evalset, mode, turns):
     model, tokenizer = tiny
     one = LLMAssistant(model, tokenizer, FLIGHT, mode=mode, max_new_tokens=8, **turns)
@@ -112,14 +112,15 @@ def test_given_mode_with_scores_puts_the_models_scores_after_the_exact_statement
         LLMAssistant(model, tokenizer, FLIGHT, mode="score", scores=True)
 
 
+@pytest.mark.parametrize("form", ["differences", "worked"])
 def test_given_mode_with_evidence_opens_each_later_turn_with_the_last_choices_evidence(
-        tiny, evalset):
+        tiny, evalset, form):
     from bayesflight.evidence import evidence_texts
 
     model, tokenizer = tiny
-    assistant = LLMAssistant(model, tokenizer, FLIGHT, mode="given", evidence=True)
+    assistant = LLMAssistant(model, tokenizer, FLIGHT, mode="given", evidence=form)
     exact = _reference_statements(evalset)
-    seen = evidence_texts(FLIGHT, evalset.rounds, evalset.choices)  # (U, R)
+    seen = evidence_texts(FLIGHT, evalset.rounds, evalset.choices, form)  # (U, R)
     given = assistant.given_statements(evalset.rounds, evalset.choices)  # (U, R+1)
     for u in range(evalset.n_users):
         assert list(given[u]) == [exact[u][0], *(f"{seen[u, r - 1]} {exact[u][r]}"
@@ -131,7 +132,9 @@ def test_given_mode_with_evidence_opens_each_later_turn_with_the_last_choices_ev
         assistant.observe(options, rec, int(evalset.choices[0, r]))
         assert assistant.messages[-1]["content"] == chat.answer(FLIGHT, rec, given[0, r])
     with pytest.raises(ValueError, match="evidence needs a mode with belief statements"):
-        LLMAssistant(model, tokenizer, FLIGHT, mode="score", evidence=True)
+        LLMAssistant(model, tokenizer, FLIGHT, mode="score", evidence=form)
+    with pytest.raises(ValueError, match=r"evidence must be one of \('differences', 'worked'\)"):
+        LLMAssistant(model, tokenizer, FLIGHT, mode="given", evidence="sums")
 
 
 def test_belief_mode_keeps_the_models_own_statements(tiny, evalset):

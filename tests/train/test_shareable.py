@@ -84,7 +84,8 @@ def test_a_full_fine_tune_carries_a_model_card_naming_its_base(world):
     assert "optimizer steps | 1" in card.text
 
 
-@pytest.mark.parametrize("turns", [[], ["--scores"], ["--scores", "--evidence"]])
+@pytest.mark.parametrize("turns", [[], ["--scores"], ["--scores", "--evidence"],
+                                   ["--evidence", "worked"]])
 def test_generate_into_a_directory_writes_a_dataset_card_that_remakes_the_data(tmp_path,
                                                                                 capsys, turns):
     first = tmp_path / "bayes"
@@ -93,7 +94,8 @@ def test_generate_into_a_directory_writes_a_dataset_card_that_remakes_the_data(t
                  "--out", f"{first}/"]) == 0
     capsys.readouterr()
     card = DatasetCard.load(first / "README.md")
-    assert ("then scores every option against that statement" in card.text) == bool(turns)
+    assert (("then scores every option against that statement" in card.text)
+            == ("--scores" in turns))
     assert ("what the user's last choice reveals" in card.text) == ("--evidence" in turns)
     assert card.data.configs[0]["data_files"][0] == {"split": "train", "path": "train.jsonl"}
     for field in ("idx", "messages", "option_probs", "teacher", "domain", "user_id",

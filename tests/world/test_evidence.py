@@ -48,23 +48,65 @@ def test_a_choice_written_out():
     options = np.array([[0.7, 0.0], [0.9, 0.3]])
     assert (evidence_texts(d, options, np.int64(1))
             == "Flight 2 over Flight 1: departure time +2, duration +3.")
-    assert (evidence_text(d, 0, differences(d, options, np.int64(0)))
+    assert (evidence_text(d, 0, points(d, options))
             == "Flight 1 over Flight 2: departure time -2, duration -3.")
     same = np.array([[0.7, 0.0], [0.7, 0.3], [0.9, 0.3]])  # equal on a feature: 0, no sign
     assert (evidence_texts(d, same, np.int64(1)) == "Flight 2 over Flight 1: departure time 0, "
             "duration +3. Flight 2 over Flight 3: departure time -2, duration 0.")
 
 
+
+def test_a_choice_worked_out():
+    """The same choices with each difference after its operands, the chosen option's first."""
+    d = get_domain("flight-2")
+    options = np.array([[0.7, 0.0], [0.9, 0.3]])
+    assert (evidence_texts(d, options, np.int64(1), "worked")
+            == "Flight 2 over Flight 1: departure time 9 - 7 = +2, duration 3 - 0 = +3.")
+    same = np.array([[0.7, 0.0], [0.7, 0.3], [0.9, 0.3]])
+    assert (evidence_texts(d, same, np.int64(1), "worked")
+            == "Flight 2 over Flight 1: departure time 7 - 7 = 0, duration 3 - 0 = +3. "
+            "Flight 2 over Flight 3: departure time 7 - 9 = -2, duration 3 - 3 = 0.")
+
+
+@settings(max_examples=100, deadline=None)
+@given(domain=st.sampled_from(DOMAINS), seed=st.integers(0, 2**32 - 1), k=st.integers(2, 5))
+def test_worked_evidence_says_the_differences_and_the_points_they_come_from(domain, seed, k):
+    """Read back, the worked form gives each pair's points and the same differences as the
+    plain form: only the operands are added."""
+    d = get_domain(domain)
+    rng = np.random.default_rng(seed)
+    options = d.sample(rng, (k,))
+    choice = int(rng.integers(0, k))
+    p = points(d, options)
+    plain = str(evidence_texts(d, options, np.int64(choice)))
+    worked = str(evidence_texts(d, options, np.int64(choice), "worked"))
+    terms = [tuple(int(x) for x in t)
+             for t in re.findall(r" (\d+) - (\d+) = ([+-]?\d+)[,.]", worked)]
+    others = [j for j in range(k) if j != choice]
+    assert terms == [(p[choice, f], p[j, f], p[choice, f] - p[j, f])
+                     for j in others for f in range(d.n_features)]
+    assert re.sub(r" \d+ - \d+ = ", " ", worked) == plain
+
+
+def test_an_unknown_evidence_form_is_a_clear_error():
+    d = get_domain("flight-2")
+    with pytest.raises(ValueError, match=r"evidence must be one of \('differences', 'worked'\), "
+                       "got 'sums'"):
+        evidence_texts(d, np.array([[0.7, 0.0], [0.9, 0.3]]), np.int64(1), "sums")
+    with pytest.raises(ValueError, match="evidence must be one of"):
+        TeachingConfig("bayesian", FLIGHT, 3, 0, statements=True, evidence="sums")
+
+@pytest.mark.parametrize("form", ["differences", "worked"])
 @pytest.mark.parametrize("domain", [FLIGHT, HOTEL, get_domain("flight-2")])
-def test_the_evidence_opens_every_turn_after_the_first_and_changes_nothing_else(domain):
+def test_the_evidence_opens_every_turn_after_the_first_and_changes_nothing_else(domain, form):
     plain = TeachingConfig("bayesian", domain, 6, 2, n_rounds=4, statements=True, scores=True)
     shown = TeachingConfig("bayesian", domain, 6, 2, n_rounds=4, statements=True, scores=True,
-                           evidence=True)
+                           evidence=form)
     for a, b in zip(generate(plain), generate(shown), strict=True):
         for name in ("user_ids", "rounds", "choices", "recommendations", "option_probs",
                      "statements", "scores"):
             np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
-        seen = evidence_texts(domain, b.rounds, b.choices)  # (N, R)
+        seen = evidence_texts(domain, b.rounds, b.choices, form)  # (N, R)
         for i, (line_a, line_b) in enumerate(zip(render(a, plain), render(b, shown),
                                                  strict=True)):
             ra, rb = json.loads(line_a), json.loads(line_b)
@@ -78,12 +120,13 @@ def test_the_evidence_opens_every_turn_after_the_first_and_changes_nothing_else(
                     assert mb["content"] == f"{seen[i, r - 1]} {ma['content']}"
 
 
+@pytest.mark.parametrize("form", ["differences", "worked"])
 @pytest.mark.parametrize("domain", [FLIGHT, get_domain("flight-2")])
-def test_the_evidence_is_read_from_the_conversation_alone(domain):
+def test_the_evidence_is_read_from_the_conversation_alone(domain, form):
     """What a model must do: the options of the last question and the choice the feedback
     names (the recommendation when it was right) give the evidence."""
     config = TeachingConfig("bayesian", domain, 8, 4, n_rounds=5, statements=True,
-                            evidence=True)
+                            evidence=form)
     for chunk in generate(config):
         for line in render(chunk, config):
             m = json.loads(line)["messages"]
@@ -93,7 +136,7 @@ def test_the_evidence_is_read_from_the_conversation_alone(domain):
                 named = re.findall(r"Flight (\d)|Hotel (\d)", feedback)
                 chosen = int("".join(named[-1])) - 1  # the preferred, or the right one
                 evidence, rest = split_evidence(m[j]["content"])
-                assert evidence == evidence_texts(domain, options, np.int64(chosen))
+                assert evidence == evidence_texts(domain, options, np.int64(chosen), form)
                 assert rest.startswith("So far: ")
 
 
@@ -131,6 +174,6 @@ def test_evidence_agreement_counts_the_exact_evidence_of_the_last_choice():
 
 def test_evidence_needs_statements():
     with pytest.raises(ValueError, match="evidence needs statements"):
-        TeachingConfig("bayesian", FLIGHT, 3, 0, evidence=True)
+        TeachingConfig("bayesian", FLIGHT, 3, 0, evidence="differences")
     with pytest.raises(ValueError, match="statements .* need the bayesian teacher"):
-        TeachingConfig("oracle", FLIGHT, 3, 0, statements=True, evidence=True)
+        TeachingConfig("oracle", FLIGHT, 3, 0, statements=True, evidence="differences")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..assistants import make_assistant
+from ..evidence import FORMS as EVIDENCE_FORMS
 from ..llm.embedded import DEFAULT_MODEL
 from ..metrics import summarise
 from ..plotting import plot_accuracy
@@ -75,12 +76,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                             "them; prints how often the scores were those of the statement, "
                             "and the statement assistant (acting on the exact statement, the "
                             "rule such a model imitates) beside the Bayesian (default: off)")
-    model.add_argument("--evidence", action="store_true",
+    model.add_argument("--evidence", nargs="?", const="differences", choices=EVIDENCE_FORMS,
+                       metavar="FORM",
                        help="with --mode belief or given, for a model taught with evidence "
-                            "(generate --evidence): each of its turns after the first opens "
-                            "with the evidence of the user's last choice, its own in belief "
-                            "mode (prints how often it was exact), the exact one before the "
-                            "given statement in given mode (default: off)")
+                            "(generate --evidence [FORM], the same FORM): each of its turns "
+                            "after the first opens with the evidence of the user's last "
+                            "choice, its own in belief mode (prints how often it was exact), "
+                            "the exact one before the given statement in given mode (default: "
+                            "off)")
     add_device_argument(model)
     add_dtype_argument(model)
     model.add_argument("--batch-size", type=positive_int, default=16,
@@ -121,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     if args.scores and args.mode not in ("belief", "given"):
         raise ValueError(f"--scores needs --mode belief or given (the scores follow a belief "
                          f"statement), got --mode {args.mode}")
-    if args.evidence and args.mode not in ("belief", "given"):
+    if args.evidence is not None and args.mode not in ("belief", "given"):
         raise ValueError(f"--evidence needs --mode belief or given (the evidence opens a turn "
                          f"with a belief statement), got --mode {args.mode}")
     if name in RESERVED_NAMES:

@@ -10,6 +10,7 @@ from pathlib import Path
 from ..cards import DATASET_FILE, check_hub, write_dataset_card
 from ..domains import DOMAIN_NAMES, get_domain
 from ..evalfiles import read_heldout_sets
+from ..evidence import FORMS as EVIDENCE_FORMS
 from ..heldout import DEFAULT_HELDOUT_SETS
 from ..teacher import TEACHERS, TeachingConfig
 from ..teacher_jsonl import write_dialogues
@@ -111,12 +112,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "then scores every option against its statement, term by term ('Flight "
                         "1 scores 14 + 0 = 14.'), and recommends the best total, so that acting "
                         "on the statement is written out (default: off)")
-    parser.add_argument("--evidence", action="store_true",
+    parser.add_argument("--evidence", nargs="?", const="differences", choices=EVIDENCE_FORMS,
+                        metavar="FORM",
                         help="with belief statements (implies --statements): each teacher turn "
                         "after the first opens with what the user's last choice reveals, the "
-                        "chosen option against each one passed over, feature by feature "
-                        "('Flight 2 over Flight 1: departure time +4, duration -3.'), so that "
-                        "the next statement follows written-out evidence (default: off)")
+                        "chosen option against each one passed over, feature by feature, in "
+                        "option points: 'differences' (the default form: 'Flight 2 over "
+                        "Flight 1: departure time +4, duration -3.') or 'worked' (each "
+                        "difference after its two operands: 'departure time 9 - 5 = +4'), so "
+                        "that the next statement follows written-out evidence (default: off)")
     parser.set_defaults(run=run)
 
 
@@ -160,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         heldout_seed=args.heldout_seed,
         n_heldout=args.heldout,
         heldout=heldout,
-        statements=args.statements or args.scores or args.evidence,
+        statements=args.statements or args.scores or args.evidence is not None,
         scores=args.scores,
         evidence=args.evidence,
     )

@@ -16,10 +16,10 @@ correct belief, so that the gap to belief mode is the cost of writing the statem
 With ``scores`` (models taught with ``generate --scores``) the model also writes its option
 scores before the answer (``bayesflight.option_scores``): after its own statement in belief
 mode, after the given one in given mode; the digit is scored after them, and they stay in the
-conversation with the statement. With ``evidence`` (models taught with ``generate
---evidence``) every turn after the first opens with the evidence of the user's last choice
-(``bayesflight.evidence``): written by the model in belief mode, given with the statement in
-given mode.
+conversation with the statement. With ``evidence`` (one of ``evidence.FORMS``, for models
+taught with ``generate --evidence [FORM]``) every turn after the first opens with the evidence
+of the user's last choice (``bayesflight.evidence``) in that form: written by the model in
+belief mode, given with the statement in given mode.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import numpy as np
 from .. import chat
 from ..assistants.base import Assistant
 from ..domains import FLIGHT, Domain
-from ..evidence import with_evidence
+from ..evidence import check_form, with_evidence
 from ..reference import ChoiceModel
 from ..statements import revealed_statements
 from .scoring import PrefixScorer, common_prefix_length
@@ -39,6 +39,9 @@ from .scoring import PrefixScorer, common_prefix_length
 MODES = ("score", "generate", "belief", "given")
 STATED = ("belief", "given")  # the modes whose answers start with a belief statement
 STATEMENT_END = "The best option is"  # a belief statement is the text before this
+# The most tokens the evidence of one feature takes in each form: its label, then "+10," or
+# "10 - 0 = +10," with digits and spaces apart (the widest of the tokenizers here).
+EVIDENCE_TOKENS = {"differences": 8, "worked": 18}
 
 
 class LLMAssistant(Assistant):
@@ -69,13 +72,15 @@ class LLMAssistant(Assistant):
         scorer: PrefixScorer | None = None,
         choice_model: ChoiceModel = ChoiceModel(),
         scores: bool = False,
-        evidence: bool = False,
+        evidence: str | None = None,
     ):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if scores and mode not in STATED:
             raise ValueError(f"scores need a mode with belief statements {STATED}, got "
                              f"{mode!r}")
+        if evidence is not None:
+            check_form(evidence)
         if evidence and mode not in STATED:
             raise ValueError(f"evidence needs a mode with belief statements {STATED}, got "
                              f"{mode!r}")
@@ -147,7 +152,8 @@ class LLMAssistant(Assistant):
         asked then), from the choices of rounds 0..r-1 only; with ``evidence`` each after the
         first opened by the evidence of the choice of round r-1."""
         said = revealed_statements(self.domain, rounds, choices, self.choice_model)
-        return with_evidence(self.domain, rounds, choices, said) if self.evidence else said
+        return (with_evidence(self.domain, rounds, choices, said, self.evidence) if self.evidence
+                else said)
 
     def _given_now(self) -> str:
         """The given statement after this user's rounds so far."""
@@ -244,13 +250,13 @@ class LLMAssistant(Assistant):
         """What the model writes after each prompt before its answer about K options: its
         greedy text up to the answer prefix (the whole text, counted as a failure, when it
         never gets there). The budget of new tokens holds a statement of every feature
-        (belief mode), the evidence against K-1 options of up to six tokens a feature
+        (belief mode), the evidence against K-1 options of up to ``EVIDENCE_TOKENS`` a feature
         (``evidence``, belief mode) and K option scores of up to five tokens a term
-        (``scores``)."""
+        (``scores``); generation stops once the answer prefix is written."""
         f, belief = self.domain.n_features, self.mode == "belief"
-        budget = max(self.max_new_tokens, 16 + 12 * f * belief
-                     + (k - 1) * (10 + 6 * f) * (belief and self.evidence)
-                     + k * (12 + 5 * f) * self.scores)
+        seen = EVIDENCE_TOKENS[self.evidence] if belief and self.evidence else 0
+        budget = max(self.max_new_tokens, 16 + 12 * f * belief + (k - 1) * (10 + seen * f)
+                     * (seen > 0) + k * (12 + 5 * f) * self.scores)
         written = self.scorer.greedy(self._encode(texts), budget, self.stop_ids,
                                      settled=lambda tokens: STATEMENT_END in self._decode(tokens))
         said = []

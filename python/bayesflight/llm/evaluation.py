@@ -69,23 +69,28 @@ def statements_agreement(evalset: EvalSet, stated: dict[int, list[str]]) -> dict
     return {"model": [float(a) for a in agree], "most_common": [float(m) for m in most_common]}
 
 
+def _written(evalset: EvalSet, written: dict[int, list[str]]) -> np.ndarray:
+    """The texts written by each user's assistant in each round: (users, rounds) object."""
+    return np.array([written[u] for u in range(evalset.n_users)], dtype=object)
+
+
 def _scores_exact(evalset: EvalSet, written: dict[int, list[str]]) -> list[float]:
     """With scores: by round, the share of users whose written scores are exactly those of
     the statement before them (``option_scores.scores_agreement``)."""
     from ..option_scores import scores_agreement
 
-    said = np.array([written[u] for u in range(evalset.n_users)], dtype=object)
-    return [float(a) for a in scores_agreement(evalset.domain, evalset.rounds, said)]
+    return [float(a) for a in scores_agreement(evalset.domain, evalset.rounds,
+                                               _written(evalset, written))]
 
 
-def _evidence_exact(evalset: EvalSet, written: dict[int, list[str]]) -> list[float]:
-    """Belief mode with evidence: by round, the share of users whose written evidence is
-    exactly that of their last choice (``evidence.evidence_agreement``)."""
+def _evidence_exact(evalset: EvalSet, written: dict[int, list[str]], form: str) -> list[float]:
+    """Belief mode with evidence in ``form``: by round, the share of users whose written
+    evidence is exactly that of their last choice (``evidence.evidence_agreement``)."""
     from ..evidence import evidence_agreement
 
-    said = np.array([written[u] for u in range(evalset.n_users)], dtype=object)
     return [float(a) for a in evidence_agreement(evalset.domain, evalset.rounds,
-                                                 evalset.choices, said)]
+                                                 evalset.choices, _written(evalset, written),
+                                                 form)]
 
 
 def evaluate_llm(
@@ -98,7 +103,7 @@ def evaluate_llm(
     resume: bool = False,
     mode: str = "score",
     scores: bool = False,
-    evidence: bool = False,
+    evidence: str | None = None,
     device: str = "auto",
     dtype: str = "auto",
     batch_size: int = 16,
@@ -120,9 +125,9 @@ def evaluate_llm(
     Bayesian teacher's under the evaluation users' choice model (``evalset.user_model``).
     With ``scores`` (belief or given mode) the model writes its option scores after the
     statement; they go to the same file, and ``scores_exact`` says how often they were right.
-    With ``evidence`` each turn after the first opens with the evidence of the user's last
-    choice, the model's own in belief mode (``evidence_exact`` says how often it was right),
-    the exact one before the given statement in given mode.
+    With ``evidence`` (a form of ``evidence.FORMS``) each turn after the first opens with the
+    evidence of the user's last choice, the model's own in belief mode (``evidence_exact``
+    says how often it was right), the exact one before the given statement in given mode.
     """
     from tqdm import tqdm
 
@@ -139,7 +144,7 @@ def evaluate_llm(
     if scores:  # a run that scored is no run that did not
         key = {**key, "scores": True}
     if evidence:
-        key = {**key, "evidence": True}
+        key = {**key, "evidence": evidence}
     saved = _saved_transcript(checkpoint, key) if resume else None
     lm, tokenizer = load_model(model, adapter=adapter, device=device, dtype=dtype)
     on_gpu = next(lm.parameters()).device.type == "cuda"
@@ -198,7 +203,7 @@ def evaluate_llm(
         statements=said if assistant.writes else None,
         statements_exact=statements_agreement(evalset, said) if mode == "belief" else None,
         scores_exact=_scores_exact(evalset, said) if scores else None,
-        evidence_exact=(_evidence_exact(evalset, said) if evidence and mode == "belief"
+        evidence_exact=(_evidence_exact(evalset, said, evidence) if evidence and mode == "belief"
                         else None),
         seconds=seconds,
         questions=(evalset.n_users - done) * per_user,
