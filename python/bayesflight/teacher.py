@@ -32,7 +32,7 @@ import numpy as np
 from . import option_scores
 from .belief import HypothesisGrid, run_protocol
 from .domains import Domain
-from .evidence import FORMS as EVIDENCE_FORMS
+from .evidence import check_form
 from .heldout import DEFAULT_HELDOUT_SETS, draw_avoiding, heldout_sets
 from .reference import ChoiceModel
 from .sampling import rng
@@ -86,9 +86,8 @@ class TeachingConfig:
         if self.statements and self.teacher != "bayesian":
             raise ValueError("statements (belief-state teaching) need the bayesian teacher: "
                              "the oracle holds no belief to state")
-        if self.evidence is not None and self.evidence not in EVIDENCE_FORMS:
-            raise ValueError(f"evidence must be one of {EVIDENCE_FORMS} or None, got "
-                             f"{self.evidence!r}")
+        if self.evidence is not None:
+            check_form(self.evidence)
         if self.evidence and not self.statements:
             raise ValueError("evidence needs statements: it is written before the belief "
                              "statement it moves")
