@@ -26,6 +26,9 @@ Shapes: N dialogues, R rounds, K options, F features.
 
 from __future__ import annotations
 
+import re
+from functools import cache
+
 import numpy as np
 
 from .domains import Domain
@@ -110,13 +113,30 @@ def split_evidence(text: str) -> tuple[str, str]:
     return head.strip(), start + rest
 
 
-def evidence_agreement(domain: Domain, rounds: np.ndarray, choices: np.ndarray,
-                       written: np.ndarray, form: str = "differences") -> np.ndarray:
-    """How often a model reads the user's choice right: for each round r, the share of the N
-    ``written`` (N, R) turn texts whose evidence is exactly that of the choice of round r-1
-    (none in round 0) written in ``form``, for the options ``rounds`` (N, R, K, F) and
-    ``choices`` (N, R).
-    Whether a model finds the evidence, apart from whether it moves its statement by it."""
+def feature_clauses(domain: Domain, evidence: str) -> tuple[tuple[str, ...], ...]:
+    """What an evidence text says of each feature, in ``domain.features`` order: the clauses
+    after the feature's label, in the order written (``+4``, ``0``, ``9 - 5 = +4``); () for a
+    feature the text never names. A label that starts another (``price`` in a longer one)
+    is read as the longer one where that is what is written."""
+    pattern = _clause_pattern(tuple(f.label for f in domain.features))
+    said: dict[str, list[str]] = {f.label: [] for f in domain.features}
+    for label, clause in pattern.findall(evidence):
+        said[label].append(clause.strip())
+    return tuple(tuple(said[f.label]) for f in domain.features)
+
+
+@cache
+def _clause_pattern(labels: tuple[str, ...]) -> re.Pattern[str]:
+    """A feature label at the start of a comparison's clause (after ``: `` or ``, ``), then
+    its clause up to the next comma or full stop; the longest label first."""
+    names = "|".join(re.escape(label) for label in sorted(labels, key=len, reverse=True))
+    return re.compile(rf"(?:^|(?<=: )|(?<=, ))({names}) ([^,.]*)")
+
+
+def _exact_and_found(domain: Domain, rounds: np.ndarray, choices: np.ndarray,
+                     written: np.ndarray, form: str) -> tuple[np.ndarray, np.ndarray]:
+    """(N, R) object arrays: the evidence of the choice before each round (none in round
+    0) written in ``form``, and the evidence of each ``written`` turn."""
     written = np.asarray(written, dtype=object)
     if written.shape != rounds.shape[:2]:
         raise ValueError(f"written must have shape {rounds.shape[:2]} (users, rounds), got "
@@ -125,4 +145,37 @@ def evidence_agreement(domain: Domain, rounds: np.ndarray, choices: np.ndarray,
     exact[:, 1:] = evidence_texts(domain, rounds[:, :-1], np.asarray(choices)[:, :-1], form)
     found = np.array([[split_evidence(str(t))[0] for t in row] for row in written],
                      dtype=object).reshape(written.shape)
+    return exact, found
+
+
+def evidence_agreement(domain: Domain, rounds: np.ndarray, choices: np.ndarray,
+                       written: np.ndarray, form: str = "differences") -> np.ndarray:
+    """How often a model reads the user's choice right: for each round r, the share of the N
+    ``written`` (N, R) turn texts whose evidence is exactly that of the choice of round r-1
+    (none in round 0) written in ``form``, for the options ``rounds`` (N, R, K, F) and
+    ``choices`` (N, R).
+    Whether a model finds the evidence, apart from whether it moves its statement by it."""
+    exact, found = _exact_and_found(domain, rounds, choices, written, form)
     return (found == exact).mean(axis=0).astype(np.float64)
+
+
+def evidence_agreement_by_feature(domain: Domain, rounds: np.ndarray, choices: np.ndarray,
+                                  written: np.ndarray, form: str = "differences") -> np.ndarray:
+    """How often a model reads each feature of the user's choice right: (F, R), for feature
+    f and round r the share of the N ``written`` (N, R) turns whose evidence says of f
+    (:func:`feature_clauses`: every comparison, in order) what the evidence of the choice
+    of round r-1 says (nothing in round 0).
+    Where :func:`evidence_agreement` is low, this says which feature's differences the
+    model gets wrong: a turn's evidence is exact only if every feature's is."""
+    exact, found = _exact_and_found(domain, rounds, choices, written, form)
+    clauses: dict[str, tuple[tuple[str, ...], ...]] = {}
+
+    def read(text: str) -> tuple[tuple[str, ...], ...]:
+        if text not in clauses:
+            clauses[text] = feature_clauses(domain, text)
+        return clauses[text]
+
+    same = np.array([[[a == b for a, b in zip(read(e), read(f), strict=True)]
+                      for e, f in zip(e_row, f_row, strict=True)]
+                     for e_row, f_row in zip(exact, found, strict=True)], dtype=bool)
+    return same.reshape(*exact.shape, domain.n_features).mean(axis=0).T.astype(np.float64)

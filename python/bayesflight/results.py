@@ -42,14 +42,16 @@ def load_results(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, dic
 
 
 def _block(title: str, summaries: dict[str, dict[str, Any]], key: str, first: int,
-           cell: Any) -> list[str]:
-    """One titled table: a row per assistant, a column per round numbered from ``first``."""
+           cell: Any, rows: str = "assistant") -> list[str]:
+    """One titled table: a row per assistant (or what ``rows`` names), a column per round
+    numbered from ``first``."""
     width = max(len(name) for name in summaries)
     n = max(len(s[key]) for s in summaries.values())
     cells = {name: [cell(s, i) for i in range(len(s[key]))] for name, s in summaries.items()}
     col = max([len(c) for row in cells.values() for c in row] + [len(f"round {n}")])
     header = " ".join(f"{f'round {first + i}':>{col}}" for i in range(n))
-    lines = [title, f"{'assistant':<{width}}  {header}"]
+    width = max(width, len(rows))
+    lines = [title, f"{rows:<{width}}  {header}"]
     lines += [f"{name:<{width}}  " + " ".join(f"{c:>{col}}" for c in row)
               for name, row in cells.items()]
     return lines
@@ -104,11 +106,20 @@ def format_scores_agreement(name: str, shares: list[float]) -> str:
                          name, shares)
 
 
-def format_evidence_agreement(name: str, shares: list[float]) -> str:
+def format_evidence_agreement(name: str, shares: list[float],
+                              by_feature: dict[str, list[float]] | None = None) -> str:
     """The block a model that writes evidence prints (belief mode): by round, the share of
-    its evidence that is exactly that of the user's last choice (none in round 0)."""
-    return _shares_block("evidence equal to that of the user's last choice, by round", name,
+    its evidence that is exactly that of the user's last choice (none in round 0); then,
+    given ``by_feature`` (label -> by round), the same share for each feature's differences,
+    which says which feature a model that gets the evidence wrong misreads."""
+    text = _shares_block("evidence equal to that of the user's last choice, by round", name,
                          shares)
+    if by_feature:
+        text += "\n\n" + "\n".join(_block(
+            f"{name}'s evidence on each feature equal to that of the user's last choice, "
+            "by round", {label: {"share": v} for label, v in by_feature.items()}, "share", 0,
+            lambda s, i: f"{s['share'][i]:.3f}", rows="feature"))
+    return text
 
 
 def _shares_block(title: str, name: str, shares: list[float]) -> str:

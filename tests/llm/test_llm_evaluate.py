@@ -169,12 +169,13 @@ def test_given_mode_with_scores_says_how_often_the_scores_were_the_statements(ti
                                             (["--evidence", "worked"], "worked")])
 def test_belief_mode_with_evidence_says_how_often_the_evidence_was_exact(tiny_dir, tmp_path,
                                                                          capsys, flag, form):
-    from bayesflight.evidence import evidence_agreement
+    from bayesflight.evidence import evidence_agreement, evidence_agreement_by_feature
 
     assert main(["evaluate", "--model", str(tiny_dir), *SMALL, "--mode", "belief",
                  *flag, "--name", "m", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "evidence equal to that of the user's last choice, by round" in out
+    assert "m's evidence on each feature equal to that of the user's last choice" in out
     config = json.loads((tmp_path / "results.json").read_text())["config"]
     assert config["evidence"] == form and "scores_exact" not in config
     written = json.loads((tmp_path / "m.statements.json").read_text())
@@ -184,6 +185,12 @@ def test_belief_mode_with_evidence_says_how_often_the_evidence_was_exact(tiny_di
     texts = np.array([written[str(u)] for u in range(3)], dtype=object)
     assert config["evidence_exact"] == list(evidence_agreement(
         evalset.domain, evalset.rounds, evalset.choices, texts, form))
+    by_feature = evidence_agreement_by_feature(evalset.domain, evalset.rounds,
+                                               evalset.choices, texts, form)
+    assert config["evidence_exact_by_feature"] == {
+        f.label: list(row) for f, row in zip(evalset.domain.features, by_feature, strict=True)}
+    assert all(re.search(rf"^{re.escape(f.label)} +1\.000 ", out, re.M)  # round 0: none
+               for f in evalset.domain.features)
     assert len(config["statements_exact"]["model"]) == 2
 
 

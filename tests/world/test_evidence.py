@@ -13,8 +13,10 @@ from bayesflight.domains import FLIGHT, HOTEL, get_domain
 from bayesflight.evidence import (
     differences,
     evidence_agreement,
+    evidence_agreement_by_feature,
     evidence_text,
     evidence_texts,
+    feature_clauses,
     split_evidence,
 )
 from bayesflight.option_scores import points, split_turn
@@ -170,6 +172,45 @@ def test_evidence_agreement_counts_the_exact_evidence_of_the_last_choice():
     np.testing.assert_allclose(evidence_agreement(d, rounds, choices, wrong), [0.5, 1, 0.5])
     with pytest.raises(ValueError, match=r"written must have shape \(2, 3\)"):
         evidence_agreement(d, rounds, choices, right[:, :2])
+
+
+@settings(max_examples=50, deadline=None)
+@given(domain=st.sampled_from(DOMAINS), seed=st.integers(0, 2**32 - 1), k=st.integers(2, 4),
+       form=st.sampled_from(["differences", "worked"]))
+def test_evidence_by_feature_finds_each_misread_feature(domain, seed, k, form):
+    # each turn's evidence is written with the chosen option's points moved on a random set
+    # of features: exactly those features' differences are wrong there
+    d = get_domain(domain)
+    rng = np.random.default_rng(seed)
+    n, r = 4, 3
+    rounds = d.sample(rng, (n, r, k))
+    choices = rng.integers(0, k, (n, r))
+    p = points(d, rounds)
+    misread = rng.random((n, r, d.n_features)) < 0.3
+    misread[:, 0] = False  # round 0 has no evidence to misread
+    said = statement(d, np.zeros(d.n_features, dtype=np.int64))
+    written = np.empty((n, r), dtype=object)
+    for u in range(n):
+        written[u, 0] = said
+        for t in range(1, r):
+            moved = p[u, t - 1].copy()
+            moved[choices[u, t - 1]] += np.where(misread[u, t], 1, 0)
+            text = evidence_text(d, int(choices[u, t - 1]), moved, form)
+            written[u, t] = f"{text} {said}"
+    by_feature = evidence_agreement_by_feature(d, rounds, choices, written, form)
+    assert by_feature.shape == (d.n_features, r)
+    np.testing.assert_allclose(by_feature, (~misread).mean(axis=0).T)
+    np.testing.assert_allclose(evidence_agreement(d, rounds, choices, written, form),
+                               (~misread.any(axis=2)).mean(axis=0))
+
+
+def test_feature_clauses_read_each_features_differences_in_order():
+    d = get_domain("flight-3")
+    text = ("Flight 2 over Flight 1: departure time +4, duration 0, number of stops -5. "
+            "Flight 2 over Flight 3: departure time 3 - 5 = -2, duration +1, number of stops 0.")
+    assert feature_clauses(d, text) == (("+4", "3 - 5 = -2"), ("0", "+1"), ("-5", "0"))
+    assert feature_clauses(d, "") == ((), (), ())
+    assert feature_clauses(d, "Flight 2 over Flight 1: duration+4.") == ((), (), ())
 
 
 def test_evidence_needs_statements():

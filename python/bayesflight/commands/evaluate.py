@@ -180,6 +180,8 @@ def run(args: argparse.Namespace) -> int:
         **({} if llm.statements_exact is None else {"statements_exact": llm.statements_exact}),
         **({} if llm.scores_exact is None else {"scores_exact": llm.scores_exact}),
         **({} if llm.evidence_exact is None else {"evidence_exact": llm.evidence_exact}),
+        **({} if llm.evidence_exact_by_feature is None
+           else {"evidence_exact_by_feature": llm.evidence_exact_by_feature}),
         **evalset_config(args, evalset),
         "assistants": list(summaries),
         "seconds": round(time.perf_counter() - start, 2),
@@ -197,7 +199,8 @@ def run(args: argparse.Namespace) -> int:
     if llm.scores_exact is not None:
         print("\n" + format_scores_agreement(name, llm.scores_exact))
     if llm.evidence_exact is not None:
-        print("\n" + format_evidence_agreement(name, llm.evidence_exact))
+        print("\n" + format_evidence_agreement(name, llm.evidence_exact,
+                                                llm.evidence_exact_by_feature))
     print(f"{llm.questions} questions in {llm.seconds:.1f} s (the model loaded): "
           f"{llm.questions / max(llm.seconds, 1e-9):.1f} questions/s", file=sys.stderr)
     path = write_results(out, config, summaries)

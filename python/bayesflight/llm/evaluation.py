@@ -36,6 +36,8 @@ class LLMRun:
     statements_exact: dict[str, list[float]] | None = None  # belief: statements_agreement
     scores_exact: list[float] | None = None  # scores: option_scores.scores_agreement by round
     evidence_exact: list[float] | None = None  # belief with evidence: evidence_agreement
+    # the same by feature (label -> by round): evidence_agreement_by_feature
+    evidence_exact_by_feature: dict[str, list[float]] | None = None
     seconds: float = 0.0  # the protocol's wall time, without loading the model
     questions: int = 0  # questions asked in that time (a resumed run skips finished users)
 
@@ -83,14 +85,18 @@ def _scores_exact(evalset: EvalSet, written: dict[int, list[str]]) -> list[float
                                                _written(evalset, written))]
 
 
-def _evidence_exact(evalset: EvalSet, written: dict[int, list[str]], form: str) -> list[float]:
+def _evidence_exact(evalset: EvalSet, written: dict[int, list[str]],
+                    form: str) -> tuple[list[float], dict[str, list[float]]]:
     """Belief mode with evidence in ``form``: by round, the share of users whose written
-    evidence is exactly that of their last choice (``evidence.evidence_agreement``)."""
-    from ..evidence import evidence_agreement
+    evidence is exactly that of their last choice (``evidence.evidence_agreement``), and the
+    same for each feature, by label (``evidence.evidence_agreement_by_feature``)."""
+    from ..evidence import evidence_agreement, evidence_agreement_by_feature
 
-    return [float(a) for a in evidence_agreement(evalset.domain, evalset.rounds,
-                                                 evalset.choices, _written(evalset, written),
-                                                 form)]
+    args = (evalset.domain, evalset.rounds, evalset.choices, _written(evalset, written), form)
+    by_feature = evidence_agreement_by_feature(*args)
+    return ([float(a) for a in evidence_agreement(*args)],
+            {f.label: [float(a) for a in row]
+             for f, row in zip(evalset.domain.features, by_feature, strict=True)})
 
 
 def evaluate_llm(
@@ -192,6 +198,8 @@ def evaluate_llm(
     seconds = time.perf_counter() - began
     bar.close()
     parameter = next(lm.parameters())
+    evidence_exact = (_evidence_exact(evalset, said, evidence) if evidence and mode == "belief"
+                      else None)
     return LLMRun(
         transcript=transcript,
         device=str(parameter.device),
@@ -203,8 +211,8 @@ def evaluate_llm(
         statements=said if assistant.writes else None,
         statements_exact=statements_agreement(evalset, said) if mode == "belief" else None,
         scores_exact=_scores_exact(evalset, said) if scores else None,
-        evidence_exact=(_evidence_exact(evalset, said, evidence) if evidence and mode == "belief"
-                        else None),
+        evidence_exact=evidence_exact[0] if evidence_exact else None,
+        evidence_exact_by_feature=evidence_exact[1] if evidence_exact else None,
         seconds=seconds,
         questions=(evalset.n_users - done) * per_user,
     )
