@@ -198,8 +198,8 @@ def evaluate_llm(
     seconds = time.perf_counter() - began
     bar.close()
     parameter = next(lm.parameters())
-    evidence_exact = (_evidence_exact(evalset, said, evidence) if evidence and mode == "belief"
-                      else None)
+    evidence_exact, evidence_by_feature = (
+        _evidence_exact(evalset, said, evidence) if evidence and mode == "belief" else (None, None))
     return LLMRun(
         transcript=transcript,
         device=str(parameter.device),
@@ -211,8 +211,8 @@ def evaluate_llm(
         statements=said if assistant.writes else None,
         statements_exact=statements_agreement(evalset, said) if mode == "belief" else None,
         scores_exact=_scores_exact(evalset, said) if scores else None,
-        evidence_exact=evidence_exact[0] if evidence_exact else None,
-        evidence_exact_by_feature=evidence_exact[1] if evidence_exact else None,
+        evidence_exact=evidence_exact,
+        evidence_exact_by_feature=evidence_by_feature,
         seconds=seconds,
         questions=(evalset.n_users - done) * per_user,
     )
