@@ -11,6 +11,8 @@ taken by a hook on the output layer, which works the same on every version.
 from __future__ import annotations
 
 import inspect
+import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from typing import Any
@@ -23,6 +25,18 @@ def base_model(model: Any) -> Any:
     """The transformers model under a PEFT wrapper (or the model itself)."""
     get_base = getattr(model, "get_base_model", None)
     return get_base() if callable(get_base) else model
+
+
+@contextmanager
+def peft_wrapping() -> Iterator[None]:
+    """Around PEFT's wrapping of a transformers model (``get_peft_model``,
+    ``PeftModel.from_pretrained``): PEFT reads ``is_gradient_checkpointing``, which
+    transformers 5.24 deprecated with a FutureWarning that says nothing to a bayesflight user.
+    Only that warning is silenced."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing",
+                                category=FutureWarning)
+        yield
 
 
 @cache

@@ -161,12 +161,15 @@ def _apply_adapter(model, adapter: Path, base_identity: str, merge: bool):
     """Load a PEFT adapter onto ``model`` after checking it was trained on the same base."""
     from peft import PeftModel
 
+    from .compat import peft_wrapping
+
     recorded = _read_adapter_config(adapter).get("base_model_name_or_path")
     if recorded and model_identity(recorded) != base_identity:
         raise ValueError(f"adapter {adapter} was trained on base model {recorded!r}, "
                          f"not on {base_identity!r}")
     try:
-        peft_model = PeftModel.from_pretrained(model, str(adapter))
+        with peft_wrapping():
+            peft_model = PeftModel.from_pretrained(model, str(adapter))
     except RuntimeError as err:  # shape mismatch: another architecture
         raise ValueError(f"adapter {adapter} does not fit base model {base_identity!r}: "
                          f"{err}") from err

@@ -3,12 +3,12 @@ every weight (full fine-tuning)."""
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import torch
 from torch import nn
 
+from ..llm.compat import peft_wrapping
 from .config import TrainConfig
 
 
@@ -65,9 +65,7 @@ def prepare(model: Any, config: TrainConfig) -> Any:
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
                       lora_dropout=config.lora_dropout, target_modules=targets,
                       bias="none", task_type="CAUSAL_LM")
-    with warnings.catch_warnings():  # PEFT asks a deprecated transformers property
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing",
-                                category=FutureWarning)
+    with peft_wrapping():
         return get_peft_model(model, lora)
 
 
