@@ -4,8 +4,8 @@ On the exact conversations of a teaching file (``bayesflight generate``), for ea
 turn: the mean loss per token of each part of the turn (evidence, statement, scores, answer;
 the evidence's words, its differences and, in the worked form, their operands apart), then
 the model's greedy evidence and greedy statement after the exact conversation before them,
-and how often each is the teacher's, by round. Where belief mode lets a model's own mistakes
-compound, this measures each step alone.
+and how often each is the teacher's, by round (the evidence also feature by feature). Where
+belief mode lets a model's own mistakes compound, this measures each step alone.
 
     python docs/diagnostics/teacher_forced.py --model s-f2o2ev2 --data probe64.jsonl \
         --domain flight-2 --dialogues 40
@@ -21,7 +21,7 @@ from collections import defaultdict
 import numpy as np
 import torch
 from bayesflight.domains import get_domain
-from bayesflight.evidence import split_evidence
+from bayesflight.evidence import feature_clauses, split_evidence
 from bayesflight.option_scores import split_turn
 from bayesflight.statements import START, parse_statement
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -109,6 +109,7 @@ def main() -> None:
         if count[name]:
             print(f"{name}: {loss[name] / count[name]:.4f} nats/token over {count[name]} tokens")
     evidence, stated, directions = defaultdict(list), defaultdict(list), defaultdict(list)
+    by_feature = {f.label: defaultdict(list) for f in domain.features}
     for messages in records[:args.dialogues]:
         for j in range(1, len(messages), 2):
             content, r = messages[j]["content"], j // 2
@@ -118,6 +119,10 @@ def main() -> None:
             if r > 0 and seen:  # the evidence after the exact conversation
                 written = greedy(model, tokenizer, prompt, 32 + 40 * domain.n_features)
                 evidence[r].append(split_evidence(written)[0] == seen)
+                pairs = zip(domain.features, feature_clauses(domain, split_evidence(written)[0]),
+                            feature_clauses(domain, seen), strict=True)
+                for feature, said, want in pairs:
+                    by_feature[feature.label][r].append(said == want)
             head = content[:content.index(START) + len(START) - 1]  # through "So far:"
             written = START[:-1] + greedy(model, tokenizer, prompt + head,
                                           16 + 12 * domain.n_features)
@@ -130,6 +135,8 @@ def main() -> None:
         return ", ".join(f"{r}: {np.mean(v):.3f}" for r, v in sorted(shares.items()))
 
     print(f"greedy evidence exact, by round: {by_round(evidence)}")
+    for label, shares in by_feature.items():
+        print(f"  {label}: {by_round(shares)}")
     print(f"greedy statement exact, by round: {by_round(stated)}")
     print(f"greedy statement directions right, by round: {by_round(directions)}")
 
