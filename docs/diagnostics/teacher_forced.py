@@ -118,8 +118,9 @@ def main() -> None:
             seen, rest = split_evidence(content)
             if r > 0 and seen:  # the evidence after the exact conversation
                 written = greedy(model, tokenizer, prompt, 32 + 40 * domain.n_features)
-                evidence[r].append(split_evidence(written)[0] == seen)
-                pairs = zip(domain.features, feature_clauses(domain, split_evidence(written)[0]),
+                own = split_evidence(written)[0]
+                evidence[r].append(own == seen)
+                pairs = zip(domain.features, feature_clauses(domain, own),
                             feature_clauses(domain, seen), strict=True)
                 for feature, said, want in pairs:
                     by_feature[feature.label][r].append(said == want)
