@@ -84,6 +84,17 @@ def heldout_accuracy_per_user(transcript: Transcript, evalset: EvalSet) -> np.nd
     return hits.mean(axis=-1)
 
 
+def answer_shares(transcript: Transcript, n_options: int) -> np.ndarray:
+    """How often an assistant answers each option position on the held-out questions, over
+    every user and round: (K,) float64 summing to 1. A model that answers one position
+    whatever the options (what a model that learnt nothing of the options does) puts 1.0
+    there, and its accuracy is then that of a fixed answer, the same in every round."""
+    answers = np.asarray(transcript.heldout_recommendations).ravel()
+    if answers.size == 0 or answers.min() < 0 or answers.max() >= n_options:
+        raise ValueError(f"heldout_recommendations must be option indices in 0..{n_options - 1}")
+    return np.bincount(answers, minlength=n_options) / answers.size
+
+
 def summarise(transcript: Transcript, evalset: EvalSet, bayesian: Transcript) -> dict[str, Any]:
     """The per-round scores of one assistant, as JSON-ready lists (results.json's schema)."""
     for t in (transcript, bayesian):

@@ -42,14 +42,14 @@ def load_results(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, dic
 
 
 def _block(title: str, summaries: dict[str, dict[str, Any]], key: str, first: int,
-           cell: Any, rows: str = "assistant") -> list[str]:
+           cell: Any, rows: str = "assistant", columns: str = "round") -> list[str]:
     """One titled table: a row per assistant (or what ``rows`` names), a column per round
-    numbered from ``first``."""
+    (or what ``columns`` names) numbered from ``first``."""
     width = max(len(name) for name in summaries)
     n = max(len(s[key]) for s in summaries.values())
     cells = {name: [cell(s, i) for i in range(len(s[key]))] for name, s in summaries.items()}
-    col = max([len(c) for row in cells.values() for c in row] + [len(f"round {n}")])
-    header = " ".join(f"{f'round {first + i}':>{col}}" for i in range(n))
+    col = max([len(c) for row in cells.values() for c in row] + [len(f"{columns} {n}")])
+    header = " ".join(f"{f'{columns} {first + i}':>{col}}" for i in range(n))
     width = max(width, len(rows))
     lines = [title, f"{rows:<{width}}  {header}"]
     lines += [f"{name:<{width}}  " + " ".join(f"{c:>{col}}" for c in row)
@@ -104,6 +104,16 @@ def format_scores_agreement(name: str, shares: list[float]) -> str:
     scores that are exactly those of the statement before them (its own or the given one)."""
     return _shares_block("option scores equal to those of the statement before them, by round",
                          name, shares)
+
+
+def format_answer_shares(shares: dict[str, list[float]]) -> str:
+    """The block evaluate prints: for each assistant, the share of its held-out answers on
+    each option position (``metrics.answer_shares``). A model that answers one position
+    whatever the options shows 1.000 there, which the accuracy table alone does not say."""
+    return "\n".join(_block(
+        "held-out answers by option position (share of all held-out questions)",
+        {name: {"share": v} for name, v in shares.items()}, "share", 1,
+        lambda s, i: f"{s['share'][i]:.3f}", columns="option"))
 
 
 def format_evidence_agreement(name: str, shares: list[float],

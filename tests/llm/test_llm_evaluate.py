@@ -46,6 +46,12 @@ def test_evaluate_writes_results_beside_the_bayesian_of_simulate(tiny_dir, tmp_p
         assert all(key in summary for key in SUMMARY_KEYS)
         assert len(summary["heldout_accuracy"]) == 3
     assert (tmp_path / "eval" / "accuracy.png").read_bytes()[:4] == b"\x89PNG"
+    answers = Transcript.load(tmp_path / "eval" / "tiny.transcript.npz").heldout_recommendations
+    assert config["answers_by_option"] == (np.bincount(answers.ravel(), minlength=3)
+                                           / answers.size).tolist()
+    block = out.split("held-out answers by option position")[1].splitlines()
+    assert block[1].split() == ["assistant", "option", "1", "option", "2", "option", "3"]
+    assert block[2].split() == ["tiny", *(f"{v:.3f}" for v in config["answers_by_option"])]
 
     assert main(["simulate", "--assistants", "bayesian", *SMALL,
                  "--out", str(tmp_path / "sim")]) == 0

@@ -7,7 +7,7 @@ import pytest
 from bayesflight.assistants import Assistant, OracleAssistant, RandomAssistant, make_assistant
 from bayesflight.domains import FLIGHT
 from bayesflight.evalset import make_eval_set
-from bayesflight.metrics import KL_FLOOR, kl_divergence, mean_ci95, summarise
+from bayesflight.metrics import KL_FLOOR, answer_shares, kl_divergence, mean_ci95, summarise
 from bayesflight.protocol import Transcript, run_assistant
 
 
@@ -143,6 +143,19 @@ def test_summary_of_the_oracle_and_the_bayesian(small) -> None:
     assert b["agreement_with_bayesian"] == [1.0] * 4 and b["kl_from_bayesian"] == [0.0] * 4
     assert np.allclose(b["heldout_accuracy"], per_user.mean(0))
     assert (s["n_users"], s["n_heldout"]) == (4, 7)
+
+
+def test_answer_shares_say_which_position_an_assistant_answers(small) -> None:
+    oracle = run_assistant(OracleAssistant(), small, progress=False)
+    shares = answer_shares(oracle, 3)
+    want = np.bincount(small.heldout_choices.ravel(), minlength=3) / small.heldout_choices.size
+    assert shares.shape == (3,) and np.allclose(shares, want) and shares.sum() == pytest.approx(1)
+    first = Transcript.empty(small)
+    first.heldout_recommendations[:] = 0  # one position whatever the options
+    assert answer_shares(first, 3).tolist() == [1.0, 0.0, 0.0]
+    first.heldout_recommendations[0, 0, 0] = 3
+    with pytest.raises(ValueError, match="option indices in 0..2"):
+        answer_shares(first, 3)
 
 
 def test_summary_refuses_an_incomplete_transcript(small) -> None:

@@ -12,10 +12,11 @@ from .. import __version__
 from ..assistants import make_assistant
 from ..evidence import FORMS as EVIDENCE_FORMS
 from ..llm.embedded import DEFAULT_MODEL
-from ..metrics import summarise
+from ..metrics import answer_shares, summarise
 from ..plotting import plot_accuracy
 from ..protocol import run_assistant
 from ..results import (
+    format_answer_shares,
     format_evidence_agreement,
     format_scores_agreement,
     format_statement_agreement,
@@ -162,6 +163,8 @@ def run(args: argparse.Namespace) -> int:
                  "prior-majority": summarise(prior, evalset, bayesian)}
     if stated is not None:
         summaries["statement"] = summarise(stated, evalset, bayesian)
+    answers = {name: answer_shares(llm.transcript, evalset.n_options).tolist(),
+               "bayesian": answer_shares(bayesian, evalset.n_options).tolist()}
     config = {
         "command": "evaluate",
         "version": __version__,
@@ -177,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
         "users_at_once": llm.users_at_once,
         "questions": llm.questions,
         "questions_per_s": round(llm.questions / max(llm.seconds, 1e-9), 2),
+        "answers_by_option": answers[name],
         **({} if llm.statements_exact is None else {"statements_exact": llm.statements_exact}),
         **({} if llm.scores_exact is None else {"scores_exact": llm.scores_exact}),
         **({} if llm.evidence_exact is None else {"evidence_exact": llm.evidence_exact}),
@@ -190,6 +194,7 @@ def run(args: argparse.Namespace) -> int:
           f"{evalset.n_heldout} held-out sets of {evalset.n_options}, seed {evalset.seed}; "
           f"{name} ({args.mode} mode, {config['device']}, {config['dtype']})\n")
     print(format_table(summaries))
+    print("\n" + format_answer_shares(answers))
     if args.mode in ("generate", "belief") or args.scores:  # where the model writes
         what = {"generate": "answers", "belief": "statements"}.get(args.mode, "scores")
         print(f"\nparse failures: {llm.n_parse_failures} of {llm.n_generated} "
