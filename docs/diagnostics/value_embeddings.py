@@ -19,6 +19,7 @@ missing the order: the model has not learnt to use it.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -42,6 +43,9 @@ def main() -> None:
     parser.add_argument("initial", help="the model init-model --ordered-values wrote")
     parser.add_argument("models", nargs="+", help="models taught from it")
     args = parser.parse_args()
+    for path in [args.initial, *args.models]:
+        if not Path(path, "config.json").is_file():
+            parser.error(f"{path}: not a model directory (no config.json)")
     ranks = value_ranks(AutoTokenizer.from_pretrained(args.initial))
     if not ranks:
         parser.error(f"initial: {args.initial}'s tokenizer has no value tokens "
